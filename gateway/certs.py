@@ -226,7 +226,9 @@ def _issue_ca(
     curve: ec.EllipticCurve, now: datetime, days: int
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(curve)
-    name = _name(CA_COMMON_NAME)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    # A key-derived suffix keeps two dev CAs apart in trust stores and errors, which match issuers by name.
+    name = _name(f"{CA_COMMON_NAME} {ski.digest[:4].hex()}")
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -248,7 +250,7 @@ def _issue_ca(
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(ski, critical=False)
     )
     builder = builder.not_valid_before(now - _CLOCK_SKEW).not_valid_after(now + timedelta(days=days))
     return builder.sign(key, hashes.SHA256()), key

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.certs import (
+    CA_COMMON_NAME,
     ORGANIZATION,
     DevPki,
     PkiError,
@@ -66,6 +67,7 @@ def test_writes_the_documented_layout(pki: DevPki) -> None:
 
 def test_ca_is_a_ca_and_signs_every_leaf(pki: DevPki) -> None:
     ca = _cert(pki.ca.cert)
+    assert cert_common_name(ca).startswith(CA_COMMON_NAME + " ")
     constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints)
     assert constraints.critical
     assert constraints.value.ca
