@@ -167,17 +167,18 @@ async def test_hostname_mismatch_is_refused(pki: DevPki, hostname: str) -> None:
             await exchange(server, station_client(pki, pki.ca.cert), hostname=hostname)
 
 
-async def test_tls12_cipher_can_be_pinned(pki: DevPki) -> None:
-    pair = pki.stations[STATION]
-    context = client_context(
-        pki.ca.cert, cert=pair.cert, key=pair.key, tls12_only=True, ciphers="ECDHE-ECDSA-AES256-GCM-SHA384"
-    )
-    async with serve(profile3(pki)) as server:
-        _, version, cipher = await exchange(server, context)
-    assert (version, cipher) == ("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384")
+async def test_gateway_client_speaks_the_ieee_2030_5_suite(pki: DevPki) -> None:
+    # IEEE 2030.5 servers expect TLS 1.2 with TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 over P-256 certificates.
+    suite = "ECDHE-ECDSA-AES128-CCM8"
+    utility_server = profile3(pki)
+    utility_server.set_ciphers(suite)
+    pair = pki.gateway_client
+    context = client_context(pki.ca.cert, cert=pair.cert, key=pair.key, tls12_only=True, ciphers=suite)
+    async with serve(utility_server) as server:
+        assert await exchange(server, context) == ["der-gateway", "TLSv1.2", suite]
 
 
-def test_server_context_refuses_tls_below_1_2(pki: DevPki) -> None:
+def test_both_contexts_require_tls_1_2_or_newer(pki: DevPki) -> None:
     assert profile3(pki).minimum_version == ssl.TLSVersion.TLSv1_2
     assert station_client(pki, pki.ca.cert).minimum_version == ssl.TLSVersion.TLSv1_2
 
