@@ -34,6 +34,8 @@ _CLOCK_SKEW = timedelta(minutes=5)
 # OCPP 2.x identifierString character set and the 48-character limit on a charging station identity.
 _STATION_ID = re.compile(r"[A-Za-z0-9*\-_=:+|@.]{1,48}")
 
+_DNS_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
 CertSource = x509.Certificate | bytes | str
 
 
@@ -93,7 +95,8 @@ def init_dev_pki(
     Re-running is safe: existing files are kept and new stations are signed by the existing CA.
     `force` replaces the CA and reissues every certificate in the directory, including stations issued
     earlier, so no file is left signed by a CA that no longer exists. Without `force`, a half-present
-    key pair or a certificate the CA did not issue raises `PkiError` instead of being overwritten.
+    key pair, a certificate the CA did not issue, or an expired CA raises `PkiError` and nothing is
+    written.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -107,17 +110,7 @@ def init_dev_pki(
 
     existing = sorted(p.stem for p in (out_dir / "stations").glob("*.pem"))
     layout = dev_pki_layout(out_dir, dict.fromkeys([*existing, *stations]))
-    (out_dir / "stations").mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-
-    ca = None if force else _load_pair(layout.ca)
-    if ca is None:
-        ca = _issue_ca(curve, now, days)
-        written += _write_pair(layout.ca, ca)
-    ca_cert, ca_key = ca
-    if ca_cert.not_valid_after_utc <= now:
-        raise PkiError(f"{layout.ca.cert} expired at {ca_cert.not_valid_after_utc}; rerun with force")
-
+    client_auth = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
     leaves: list[tuple[CertPair, x509.Name, x509.ExtendedKeyUsage, list[x509.GeneralName]]] = [
         (
             layout.server,
@@ -125,25 +118,30 @@ def init_dev_pki(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
             [_general_name(n) for n in server_names],
         ),
-        (
-            layout.gateway_client,
-            _name(GATEWAY_CLIENT_COMMON_NAME),
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
-            [],
-        ),
+        (layout.gateway_client, _name(GATEWAY_CLIENT_COMMON_NAME), client_auth, []),
     ]
-    leaves += [
-        (pair, _name(station), x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), [])
-        for station, pair in layout.stations.items()
-    ]
+    leaves += [(pair, _name(station), client_auth, []) for station, pair in layout.stations.items()]
+
+    # Check everything already on disk before writing anything, so a refusal leaves the directory as it was.
+    ca = None if force else _load_pair(layout.ca)
+    kept = {pair: None if force else _load_pair(pair) for pair, *_ in leaves}
+    for pair, existing_leaf in kept.items():
+        if existing_leaf is not None:
+            _check_issued_by(pair.cert, existing_leaf[0], ca[0] if ca else None)
+    if ca is not None and ca[0].not_valid_after_utc <= now:
+        raise PkiError(f"{layout.ca.cert} expired at {ca[0].not_valid_after_utc}; rerun with force")
+
+    (out_dir / "stations").mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if ca is None:
+        ca = _issue_ca(curve, now, days)
+        written += _write_pair(layout.ca, ca)
+    ca_cert, ca_key = ca
     for pair, subject, eku, sans in leaves:
-        kept = None if force else _load_pair(pair)
-        if kept is not None:
-            _check_issued_by(pair.cert, kept[0], ca_cert)
-            continue
-        key = ec.generate_private_key(curve)
-        cert = _issue_leaf(subject, key.public_key(), eku, sans, ca_cert, ca_key, now, days)
-        written += _write_pair(pair, (cert, key))
+        if kept[pair] is None:
+            key = ec.generate_private_key(curve)
+            cert = _issue_leaf(subject, key.public_key(), eku, sans, ca_cert, ca_key, now, days)
+            written += _write_pair(pair, (cert, key))
 
     return DevPki(
         root=layout.root,
@@ -219,6 +217,8 @@ def _general_name(name: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
+        if not _DNS_NAME.fullmatch(name):
+            raise ValueError(f"server name {name!r} is neither an IP address nor an ASCII DNS name") from None
         return x509.DNSName(name)
 
 
@@ -318,7 +318,9 @@ def _load_pair(pair: CertPair) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
     return cert, key
 
 
-def _check_issued_by(path: Path, cert: x509.Certificate, ca_cert: x509.Certificate) -> None:
+def _check_issued_by(path: Path, cert: x509.Certificate, ca_cert: x509.Certificate | None) -> None:
+    if ca_cert is None:
+        raise PkiError(f"{path} exists but its CA does not; rerun with force to reissue")
     try:
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature) as exc:

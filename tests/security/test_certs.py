@@ -142,6 +142,14 @@ def test_force_replaces_the_ca_and_reissues_stations_already_there(pki: DevPki) 
         _cert(pair.cert).verify_directly_issued_by(ca)
 
 
+def test_stations_without_their_ca_are_not_silently_orphaned(pki: DevPki) -> None:
+    pki.ca.cert.unlink()
+    pki.ca.key.unlink()
+    with pytest.raises(PkiError, match="exists but its CA does not"):
+        init_dev_pki(pki.root, stations=[], now=NOW)
+    assert not pki.ca.cert.exists()
+
+
 def test_half_a_key_pair_is_not_silently_replaced(pki: DevPki) -> None:
     pki.ca.key.unlink()
     with pytest.raises(PkiError, match=r"ca\.key is missing"):
@@ -187,6 +195,13 @@ def test_invalid_station_ids_are_rejected(tmp_path: Path, station: str) -> None:
 @pytest.mark.parametrize("station", ["CS-001", "a*b@c.d", "x" * 48, "site:7|evse=2+"])
 def test_ocpp_identifier_strings_are_accepted(station: str) -> None:
     assert check_station_id(station) == station
+
+
+@pytest.mark.parametrize("name", ["", "gw example", "é.example", "-gw"])
+def test_invalid_server_names_are_rejected_before_anything_is_written(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="server name"):
+        init_dev_pki(tmp_path, stations=["CS-001"], server_names=["localhost", name], now=NOW)
+    assert not list(tmp_path.iterdir())
 
 
 def test_naive_time_is_rejected(tmp_path: Path) -> None:
