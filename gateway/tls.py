@@ -72,7 +72,7 @@ def peer_common_name(peer: ssl.SSLObject | ssl.SSLSocket | Mapping[str, object] 
     caller comparing the result with a station identity fails closed.
     """
     if isinstance(peer, ssl.SSLObject | ssl.SSLSocket):
-        # getpeercert() is only non-empty for a verified certificate; the DER form is parsed properly below.
+        # getpeercert() is non-empty only for a verified certificate; then parse its DER with cryptography.
         der = peer.getpeercert(binary_form=True) if peer.getpeercert() else None
         if der is None:
             return None
