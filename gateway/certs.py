@@ -222,9 +222,7 @@ def _general_name(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
-def _issue_ca(
-    curve: ec.EllipticCurve, now: datetime, days: int
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _issue_ca(curve: ec.EllipticCurve, now: datetime, days: int) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(curve)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     # A key-derived suffix keeps two dev CAs apart in trust stores and errors, which match issuers by name.

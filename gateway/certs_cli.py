@@ -26,9 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Existing files are kept (new stations are signed by the existing CA) unless --force.",
     )
     init.add_argument("dir", type=Path, help="output directory")
-    init.add_argument(
-        "--station", action="append", default=[], metavar="ID", help="station identity (repeatable)"
-    )
+    init.add_argument("--station", action="append", default=[], metavar="ID", help="station identity (repeatable)")
     init.add_argument(
         "--stations-file",
         type=Path,

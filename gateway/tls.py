@@ -14,9 +14,7 @@ from pathlib import Path
 from gateway.certs import cert_common_name
 
 
-def server_context(
-    cert: Path, key: Path, *, client_ca: Path | None, require_client_cert: bool
-) -> ssl.SSLContext:
+def server_context(cert: Path, key: Path, *, client_ca: Path | None, require_client_cert: bool) -> ssl.SSLContext:
     """Server context: profile 3 (mutual TLS) with `client_ca` and `require_client_cert`, else profile 2.
 
     With `client_ca` but `require_client_cert=False`, a certificate a client offers is still verified, so a

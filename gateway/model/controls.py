@@ -126,9 +126,13 @@ class Curve(Strict):
     def _check(self) -> Self:
         xs, ys = CURVE_AXES[self.kind]
         if self.x_unit not in xs:
-            raise ValueError(f"{self.kind} curve: x_unit must be one of {sorted(xs)}, not {self.x_unit}")
+            raise ValueError(
+                f"{self.kind} curve: x_unit must be one of {sorted(u.value for u in xs)}, not {self.x_unit}"
+            )
         if self.y_unit not in ys:
-            raise ValueError(f"{self.kind} curve: y_unit must be one of {sorted(ys)}, not {self.y_unit}")
+            raise ValueError(
+                f"{self.kind} curve: y_unit must be one of {sorted(u.value for u in ys)}, not {self.y_unit}"
+            )
         for i, (a, b) in enumerate(zip(self.points, self.points[1:], strict=False)):
             if b.x <= a.x:
                 raise ValueError(f"{self.kind} curve: x must be strictly increasing (point {i + 1}: {b.x} <= {a.x})")

@@ -59,9 +59,7 @@ async def serve(context: ssl.SSLContext) -> AsyncIterator[Server]:
 
 async def exchange(server: Server, context: ssl.SSLContext, hostname: str = "localhost") -> list[str]:
     """Connect, read the server's one-line answer; TLS refusals surface as ssl.SSLError/ConnectionError."""
-    reader, writer = await asyncio.open_connection(
-        "127.0.0.1", server.port, ssl=context, server_hostname=hostname
-    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port, ssl=context, server_hostname=hostname)
     try:
         line = await reader.readline()
     finally:
@@ -127,9 +125,7 @@ async def test_profile_2_accepts_a_client_without_certificate(pki: DevPki) -> No
 
 
 async def test_optional_client_certificate_is_still_verified(pki: DevPki, other_pki: DevPki) -> None:
-    context = server_context(
-        pki.server.cert, pki.server.key, client_ca=pki.ca.cert, require_client_cert=False
-    )
+    context = server_context(pki.server.cert, pki.server.key, client_ca=pki.ca.cert, require_client_cert=False)
     async with serve(context) as server:
         cn, _, _ = await exchange(server, station_client(pki, pki.ca.cert))
         with pytest.raises(REFUSED):
@@ -201,7 +197,5 @@ def test_inconsistent_arguments_are_rejected(pki: DevPki) -> None:
         ({"subject": "garbage"}, None),
     ],
 )
-def test_peer_common_name_from_getpeercert_dict(
-    peercert: dict[str, object] | None, expected: str | None
-) -> None:
+def test_peer_common_name_from_getpeercert_dict(peercert: dict[str, object] | None, expected: str | None) -> None:
     assert peer_common_name(peercert) == expected
