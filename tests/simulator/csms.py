@@ -104,8 +104,10 @@ class CsmsConnection:
     async def _on_message(self, text: str | bytes) -> None:
         try:
             frame = frames.parse(text, self.version)
-        except FrameError as exc:
-            self.csms.violations.append(f"{self.station_id}: broken frame {exc.description}")
+        except FrameError as exc:  # answered as part 4 says; tests send these on purpose (send_raw)
+            self.csms.broken_frames.append(exc.description)
+            code = frames.error_code(exc.code, self.version)
+            await self.ws.send(frames.serialize(CallError(exc.message_id, code, exc.description)))
             return
         if isinstance(frame, Call):
             await self._answer(frame)
@@ -119,7 +121,7 @@ class CsmsConnection:
         if not self._check(call.action, call.payload, response=False):
             await self.ws.send(frames.serialize(CallError(call.message_id, "FormatViolation", "invalid")))
             return
-        response = self.csms.respond(self, call.action, call.payload)
+        response = await self.csms.respond(self, call.action, call.payload)
         self._check(call.action, response, response=True)
         await self.ws.send(frames.serialize(CallResult(call.message_id, response)))
         self._counts[call.action] += 1
@@ -148,9 +150,11 @@ class MiniCsms:
         self.boot_status = boot_status
         self.connections: dict[str, CsmsConnection] = {}
         self.violations: list[str] = []
+        self.broken_frames: list[str] = []
         self.booted: Counter[str] = Counter()
         self._server: Server | None = None
         self._arrivals: dict[str, asyncio.Event] = {}
+        self._boots = asyncio.Condition()
 
     @property
     def url(self) -> str:
@@ -187,6 +191,11 @@ class MiniCsms:
         await self._arrival(station_id).wait()
         return self.connections[station_id]
 
+    async def wait_boots(self, station_id: str, count: int) -> None:
+        """Until the station has booted `count` times (reconnects, resets)."""
+        async with self._boots:
+            await self._boots.wait_for(lambda: self.booted[station_id] >= count)
+
     def _arrival(self, station_id: str) -> asyncio.Event:
         return self._arrivals.setdefault(station_id, asyncio.Event())
 
@@ -197,11 +206,13 @@ class MiniCsms:
         self.connections[station_id] = conn
         await conn.serve()
 
-    def respond(self, conn: CsmsConnection, action: str, payload: Payload) -> Payload:
+    async def respond(self, conn: CsmsConnection, action: str, payload: Payload) -> Payload:
         """The CSMS's answer to a station's CALL."""
         if action == "BootNotification":
             if self.boot_status == "Accepted":
-                self.booted[conn.station_id] += 1
+                async with self._boots:
+                    self.booted[conn.station_id] += 1
+                    self._boots.notify_all()
                 self._arrival(conn.station_id).set()
             return {"currentTime": _now(), "interval": self.heartbeat_interval, "status": self.boot_status}
         if action == "Heartbeat":

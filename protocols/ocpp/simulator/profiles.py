@@ -85,21 +85,20 @@ class ProfileStore:
         self.phases = phases
         self.profiles: list[StoredProfile] = []
 
-    def set(self, evse_id: int, profile: dict[str, Any], now: datetime) -> str | None:
-        """Store a profile; returns None when accepted, else the reason code of the rejection."""
+    def set(self, evse_id: int, profile: dict[str, Any], now: datetime) -> tuple[str, str] | None:
+        """Store a profile; None when accepted, else (reasonCode, additionalInfo) of the rejection."""
         stored = StoredProfile(evse_id, profile, now)
         if stored.stack_level > self.max_stack_level:
-            return "InvalidStackLevel"
+            return "InvalidStackLevel", f"stackLevel above {self.max_stack_level}"
         if stored.purpose == station_max_purpose(self.version) and evse_id != 0:
-            return "InvalidProfile"  # the station-wide maximum lives on EVSE 0 only
+            return "InvalidProfile", f"{stored.purpose} must be on EVSE 0"
         for schedule in stored.schedules():
             if schedule["chargingRateUnit"] not in self.rate_units:
-                return "UnsupportedRateUnit"  # K01.FR.26
+                return "UnsupportedRateUnit", f"rate units: {','.join(self.rate_units)}"  # K01.FR.26
             for period in schedule["chargingSchedulePeriod"]:
-                if self.version is OcppVersion.V21 and period.get("operationMode", "ChargingOnly") not in (
-                    self.operation_modes | {"ChargingOnly"}
-                ):
-                    return "UnsupportedOperationMode"  # K01.FR.115
+                mode = period.get("operationMode", "ChargingOnly")
+                if self.version is OcppVersion.V21 and mode not in self.operation_modes | {"ChargingOnly"}:
+                    return "InvalidSchedule", f"operationMode {mode} is not supported"  # K01.FR.115
         self.profiles = [
             p
             for p in self.profiles

@@ -138,6 +138,7 @@ class SimStation:
         self._der_wake = asyncio.Event()
         self._der_task: asyncio.Task[None] | None = None
         self._last_meter: datetime | None = None
+        self._booted_at: datetime | None = None
         self._tx_id: str | None = None
         self._tx_seq = 0
 
@@ -268,6 +269,7 @@ class SimStation:
         self.configuration["HeartbeatInterval"] = str(reply["interval"])
         self.boot_count += 1
         self._boot_reason = "PowerUp"
+        self._booted_at = self.clock.now()
         await self.send_status()
         if self.transaction and self.version is not OcppVersion.V16 and self._tx_id is None:
             await self.start_transaction()
@@ -318,7 +320,7 @@ class SimStation:
 
     async def _periodic(self) -> None:
         """Heartbeat at the boot interval and meter values at `meter_interval`, on the station's clock."""
-        now = self.clock.now()
+        now = self._booted_at or self.clock.now()  # timed from the boot, however late this task first runs
         self._last_meter = now
         next_beat = now + timedelta(seconds=self.heartbeat_interval) if self.heartbeat_interval > 0 else None
         next_meter = now + timedelta(seconds=self.meter_interval) if self.meter_interval > 0 else None
@@ -616,10 +618,10 @@ class SimStation:
         return send
 
     def _on_SetChargingProfile(self, p: Payload) -> Handled:  # noqa: N802
-        reason = self.profiles.set(p["evseId"], p["chargingProfile"], self.clock.now())
-        if reason is None:
+        rejection = self.profiles.set(p["evseId"], p["chargingProfile"], self.clock.now())
+        if rejection is None:
             return {"status": "Accepted"}, None
-        return {"status": "Rejected", "statusInfo": {"reasonCode": reason}}, None
+        return {"status": "Rejected", "statusInfo": {"reasonCode": rejection[0], "additionalInfo": rejection[1]}}, None
 
     def _on_ClearChargingProfile(self, p: Payload) -> Handled:  # noqa: N802
         criteria = p.get("chargingProfileCriteria", {})
@@ -767,8 +769,8 @@ class SimStation:
         return {"status": "Accepted"}, None
 
     def _v16_SetChargingProfile(self, p: Payload) -> Handled:  # noqa: N802
-        reason = self.profiles.set(p["connectorId"], p["csChargingProfiles"], self.clock.now())
-        return {"status": "Accepted" if reason is None else "Rejected"}, None
+        rejection = self.profiles.set(p["connectorId"], p["csChargingProfiles"], self.clock.now())
+        return {"status": "Accepted" if rejection is None else "Rejected"}, None
 
     def _v16_ClearChargingProfile(self, p: Payload) -> Handled:  # noqa: N802
         found = self.profiles.find(
