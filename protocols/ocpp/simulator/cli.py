@@ -87,7 +87,7 @@ async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     deadline = None if args.seconds is None else loop.time() + args.seconds
     starting = asyncio.create_task(fleet.start())
-    starting.add_done_callback(lambda _: print(f"started: {_status(fleet)}", flush=True))
+    starting.add_done_callback(lambda t: t.cancelled() or print(f"started: {_status(fleet)}", flush=True))
     try:
         while deadline is None or loop.time() < deadline:
             remaining = args.status_interval if deadline is None else deadline - loop.time()

@@ -67,7 +67,7 @@ class CsmsCallError(Exception):
 
 
 class SimStation:
-    """A simulated station: connect, boot, heartbeat, meter, and answer the CSMS (see the package README)."""
+    """A simulated station: connect, boot, heartbeat, meter, and answer the CSMS's calls for its version."""
 
     def __init__(
         self,
