@@ -224,7 +224,7 @@ def _choose_period(
     mode = _accepted_mode(c, caps, plan)
     explicit = mode is not None
     if mode is None:
-        if (setpoint is not None or reactive is not None) and OperationMode.CENTRAL_SETPOINT in caps.operation_modes:
+        if setpoint is not None and OperationMode.CENTRAL_SETPOINT in caps.operation_modes:
             mode = OperationMode.CENTRAL_SETPOINT
         elif any(v is not None for v in (setpoint, reactive, export, evse_import)):
             mode = OperationMode.CHARGING_ONLY
@@ -245,7 +245,8 @@ def _accepted_mode(c: Controls, caps: StationCapabilities, plan: _Plan) -> Opera
     if mode not in ALWAYS_SUPPORTED_MODES and mode not in caps.operation_modes:
         plan.refuse(
             "operation_mode",
-            f"station does not list {name} in V2XChargingCtrlr.SupportedOperationModes (K01.FR.115 would reject it)",
+            f"OCPP 2.1 station does not list {name} in V2XChargingCtrlr.SupportedOperationModes "
+            "(K01.FR.115 would reject it)",
         )
         return None
     if mode in (OperationMode.CENTRAL_SETPOINT, OperationMode.CENTRAL_FREQUENCY) and c.active_power_setpoint_w is None:
@@ -280,7 +281,10 @@ def _disconnect_period(
         plan.carried.append("import_limit_w")
     if c.export_limit_w is not None:
         plan.carried.append("export_limit_w")
-    conflict = f"conflicts with {'/'.join(disconnects)}=False in the same directive; the disconnect (0 W) wins"
+    conflict = (
+        f"conflicts with {'/'.join(disconnects)}=False in the same directive; OCPP 2.1 gets the disconnect "
+        "(ChargingOnly at 0 W) instead"
+    )
     if c.operation_mode in (OperationMode.CHARGING_ONLY, OperationMode.IDLE):
         plan.carried.append("operation_mode")
     elif c.operation_mode is not None:
@@ -311,7 +315,12 @@ def _charging_only(
         else:
             plan.refuse("active_power_setpoint_w", f"OCPP 2.1: a discharge setpoint needs CentralSetpoint, but {why}")
     if c.reactive_power_setpoint_var is not None:
-        plan.refuse("reactive_power_setpoint_var", f"OCPP 2.1 setpointReactive needs CentralSetpoint, but {why}")
+        if not asked and OperationMode.CENTRAL_SETPOINT in caps.operation_modes:
+            why = "the directive has no active power setpoint"
+        plan.refuse(
+            "reactive_power_setpoint_var",
+            f"OCPP 2.1 carries setpointReactive only beside a setpoint in a CentralSetpoint period, but {why}",
+        )
     if c.export_limit_w is not None:
         if caps.operation_modes - ALWAYS_SUPPORTED_MODES:
             plan.carried.append("export_limit_w")

@@ -56,6 +56,8 @@ DER_Y_UNIT: Final[dict[CurveUnit, str]] = {
 #: Q5 (Gradients "ramp rate in seconds" against 2030.5 %/s): sent as the seconds a full 0-100 % ramp takes at that
 #: rate, and 0 %/s (2030.5 "no limit") as 0 (OCPP "not applicable").
 GRADIENT_FULL_RAMP_PCT: Final = 100.0
+#: A ramp slower than a full ramp per year is sent as one year (the model's bound on seconds), not as an overflow.
+GRADIENT_MAX_S: Final = 31_536_000.0
 
 #: R04.FR.14: these exist only as defaults. A non-default directive with them is reported unsupported, never promoted
 #: to a permanent default that would outlive the directive's window.

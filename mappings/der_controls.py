@@ -29,6 +29,7 @@ from mappings.decisions import (
     DER_Y_UNIT,
     GENERATOR_SIGNED_UNITS,
     GRADIENT_FULL_RAMP_PCT,
+    GRADIENT_MAX_S,
     NO_OCPP_TYPE,
     SWAPPED_AXES,
     UNTIL_CANCELLED_DER_DURATION_S,
@@ -182,7 +183,7 @@ def _setting(control_type: str, value: object) -> tuple[dict[str, Any], str | No
 
 def _ramp_seconds(pct_per_s: float) -> float:
     """Q5: seconds a full ramp takes at `pct_per_s`; 0 %/s (no limit in 2030.5) is 0 (not applicable in OCPP)."""
-    return nearest(GRADIENT_FULL_RAMP_PCT / pct_per_s) if pct_per_s else 0.0
+    return nearest(min(GRADIENT_FULL_RAMP_PCT / pct_per_s, GRADIENT_MAX_S)) if pct_per_s else 0.0
 
 
 def _curve(curve: Curve) -> tuple[dict[str, Any], str | None]:
