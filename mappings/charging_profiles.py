@@ -40,17 +40,6 @@ from mappings.decisions import (
 from mappings.naming import OCPP_MODE, VERSION_LABEL, readable
 from mappings.units import nearest, rate, rate_unit, stack_level, timestamp, toward_zero, whole_seconds
 
-#: Model controls that become charging-profile content (or are refused here with the reason).
-PROFILE_CONTROLS = (
-    "import_limit_w",
-    "export_limit_w",
-    "active_power_setpoint_w",
-    "reactive_power_setpoint_var",
-    "connect",
-    "energize",
-    "operation_mode",
-)
-
 _FREQ_WATT = f"curve:{CurveKind.FREQ_WATT}"
 #: Period fields holding a power (converted to chargingRateUnit and rounded toward zero).
 _POWER_FIELDS = ("limit", "dischargeLimit", "setpoint", "setpointReactive", "v2xBaseline")
