@@ -54,6 +54,11 @@ def actions(version: OcppVersion) -> frozenset[str]:
     return frozenset(calls | {a for a in _SEND_ACTIONS if f"{a}.json" in names})
 
 
+def is_send(action: str) -> bool:
+    """True for actions that travel only as OCPP 2.1 SEND frames (no response)."""
+    return action in _SEND_ACTIONS
+
+
 @cache
 def schema(version: OcppVersion, action: str, response: bool) -> dict[str, Any]:
     """The raw JSON schema (for tests and documentation)."""

@@ -1,0 +1,129 @@
+"""Answers to station-initiated CALLs, per OCPP version. Pure: the connection does the I/O.
+
+The gateway is the CSMS for DER purposes. Messages it needs (boot, heartbeat, status, meter values, DER alarms and
+reports) get their proper answer; any other action whose response schema has no required field gets the empty
+CALLRESULT it allows, and the rest get CALLERROR NotSupported (the action is known but not offered here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gateway.model import Alarm, OcppVersion
+from protocols.ocpp import schemas
+from protocols.ocpp.frames import ErrorCode
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The CALLRESULT payload, or the CALLERROR (code, description) when `payload` is None."""
+
+    payload: dict[str, Any] | None
+    error_code: str | None = None
+    description: str = ""
+
+
+def rfc3339(at: datetime) -> str:
+    """OCPP dateTime: RFC 3339 UTC, at most 3 fractional digits (part 2, primitive datatypes)."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def answer(version: OcppVersion, action: str, payload: Mapping[str, Any], *, now: datetime, heartbeat_s: int) -> Answer:
+    """The response to a schema-valid CALL `action` from a station."""
+    stamp = rfc3339(now)
+    if schemas.is_send(action):
+        return Answer(None, ErrorCode.RPC_FRAMEWORK_ERROR, f"{action} must be sent as a SEND frame (6), not a CALL")
+    if action == "BootNotification":
+        return Answer({"currentTime": stamp, "interval": heartbeat_s, "status": "Accepted"})
+    if action == "Heartbeat":
+        return Answer({"currentTime": stamp})
+    if action == "Authorize":
+        # CSMS mode authorizes every token: the gateway manages grid duties, not customers (docs/configuration.md).
+        if version is OcppVersion.V16:
+            return Answer({"idTagInfo": {"status": "Accepted"}})
+        return Answer({"idTokenInfo": {"status": "Accepted"}})
+    if version is OcppVersion.V16:
+        if action == "StartTransaction":
+            return Answer({"transactionId": _tx_id(payload), "idTagInfo": {"status": "Accepted"}})
+        if action == "DataTransfer":
+            return Answer({"status": "UnknownVendorId"})
+    elif action == "DataTransfer":
+        return Answer({"status": "UnknownVendorId"})
+    elif action == "NotifyEVChargingNeeds":
+        # No ISO 15118 schedule negotiation here: the EV keeps its own schedule within the grid limits.
+        return Answer({"status": "NoChargingProfile"})
+    if not schemas.schema(version, action, True).get("required"):
+        return Answer({})
+    return Answer(None, ErrorCode.NOT_SUPPORTED, f"{action} is not supported by this gateway")
+
+
+def _tx_id(payload: Mapping[str, Any]) -> int:
+    """A 1.6 transaction id derived from the start message, stable for a retried StartTransaction."""
+    key = f"{payload.get('connectorId')}|{payload.get('idTag')}|{payload.get('timestamp')}"
+    return int.from_bytes(key.encode()[-4:].rjust(4, b"\0"), "big") & 0x7FFFFFFF or 1
+
+
+def _unit_scale(unit: str | None, multiplier: int = 0) -> float | None:
+    if unit in (None, "W"):
+        return 10.0**multiplier
+    if unit == "kW":
+        return 1000.0 * 10.0**multiplier
+    return None
+
+
+def _sampled_power(meter_values: Iterable[Mapping[str, Any]], version: OcppVersion) -> float | None:
+    """Net active power (W, + import) from the last meter value that carries it."""
+    power: float | None = None
+    for mv in meter_values:
+        total = 0.0
+        found = False
+        for sv in mv.get("sampledValue", []):
+            measurand = sv.get("measurand")
+            if measurand not in ("Power.Active.Import", "Power.Active.Export") or sv.get("phase"):
+                continue
+            if version is OcppVersion.V16:
+                scale = _unit_scale(sv.get("unit"))
+            else:
+                uom = sv.get("unitOfMeasure") or {}
+                scale = _unit_scale(uom.get("unit"), int(uom.get("multiplier", 0)))
+            try:
+                value = float(sv["value"]) * scale if scale is not None else None
+            except (TypeError, ValueError):
+                value = None
+            if value is None:
+                continue
+            total += value if measurand == "Power.Active.Import" else -value
+            found = True
+        if found:
+            power = total
+    return power
+
+
+def power_from(version: OcppVersion, action: str, payload: Mapping[str, Any]) -> float | None:
+    """Fleet power from MeterValues or TransactionEvent, None when the message has no power reading."""
+    if action == "MeterValues":
+        return _sampled_power(payload.get("meterValue", []), version)
+    if action == "TransactionEvent":
+        return _sampled_power(payload.get("meterValue", []), version)
+    return None
+
+
+def alarm_from(station_id: str, payload: Mapping[str, Any], at: datetime) -> Alarm:
+    """Canonical alarm from a NotifyDERAlarm payload (already schema-valid)."""
+    stamp = payload.get("timestamp")
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00")) if isinstance(stamp, str) else at
+    except ValueError:
+        when = at
+    return Alarm(
+        station_id=station_id,
+        control=str(payload["controlType"]),
+        grid_event_fault=payload.get("gridEventFault"),
+        ended=bool(payload.get("alarmEnded", False)),
+        at=when,
+        extra_info=payload.get("extraInfo"),
+        raw=dict(payload),
+    )

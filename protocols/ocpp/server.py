@@ -1,0 +1,251 @@
+"""The OCPP-J endpoint for stations: `ws[s]://HOST:PORT/ocpp/{stationId}` (CSMS mode).
+
+Handshake rules (OCPP 2.1 part 4, 3.1): unknown or malformed identities get HTTP 404; HTTP Basic auth for security
+profiles 1 and 2 (A00.FR.202-207), the client certificate's CN for profile 3; the subprotocol is chosen by the
+gateway's preference (2.1, then 2.0.1, then 1.6) and when none is offered the handshake completes without one and
+the connection is closed at once (part 4, 3.1.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from gateway.clock import Clock
+from gateway.interfaces import Reply, ReplyKind, StationEvents
+from gateway.model import OcppVersion
+from gateway.tls import peer_common_name
+from protocols.ocpp import auth, capabilities
+from protocols.ocpp.connection import StationConnection
+
+log = logging.getLogger(__name__)
+
+PREFERENCE: tuple[OcppVersion, ...] = (OcppVersion.V21, OcppVersion.V201, OcppVersion.V16)
+_CLOSE_NO_SUBPROTOCOL = 1002
+
+
+class StationDirectory(Protocol):
+    """Which stations may connect, and their credentials (from configuration)."""
+
+    def known(self, station_id: str) -> bool: ...
+
+    def check_password(self, station_id: str, password: str) -> bool: ...
+
+    def versions(self, station_id: str) -> Sequence[OcppVersion]:
+        """Subprotocols this station may use (all by default)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSettings:
+    host: str = "127.0.0.1"
+    port: int = 9000
+    path: str = "/ocpp"
+    #: 0 = no authentication (development only), 1 = Basic over ws, 2 = Basic over wss, 3 = mutual TLS.
+    security_profile: int = 1
+    call_timeout_s: float = 30.0
+    #: Largest frame answered; bigger ones get CALLERROR FormatViolation. Frames over 4x this close the socket.
+    max_message_bytes: int = 1_048_576
+    heartbeat_s: int = 300
+    #: How long to wait for BootNotification before reading capabilities of a station that reconnected silently.
+    boot_wait_s: float = 10.0
+    compression: bool = True
+
+
+class OcppServer:
+    """CSMS-mode station link: accepts stations, answers them, and sends the gateway's commands."""
+
+    def __init__(
+        self,
+        directory: StationDirectory,
+        events: StationEvents,
+        clock: Clock,
+        settings: EndpointSettings,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if settings.security_profile in (2, 3) and ssl_context is None:
+            raise ValueError(f"security profile {settings.security_profile} needs TLS (an ssl context)")
+        if settings.security_profile == 3 and ssl_context is not None and ssl_context.verify_mode != ssl.CERT_REQUIRED:
+            raise ValueError("security profile 3 needs an ssl context that requires client certificates")
+        self._directory = directory
+        self._events = events
+        self._clock = clock
+        self.settings = settings
+        self._ssl = ssl_context
+        self._server: Server | None = None
+        self._stations: dict[str, StationConnection] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "server not started"
+        sock = next(iter(self._server.sockets))
+        port: int = sock.getsockname()[1]
+        return port
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    @property
+    def url(self) -> str:
+        scheme = "wss" if self._ssl else "ws"
+        return f"{scheme}://{self.settings.host}:{self.port}{self.settings.path}"
+
+    async def start(self) -> None:
+        s = self.settings
+        self._server = await serve(
+            self._handle,
+            s.host,
+            s.port,
+            ssl=self._ssl,
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            compression="deflate" if s.compression else None,
+            max_size=4 * s.max_message_bytes,
+            server_header="dergw",
+        )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- StationLink ---------------------------------------------------------------------------------------------
+
+    def is_connected(self, station_id: str) -> bool:
+        conn = self._stations.get(station_id)
+        return conn is not None and not conn.closed
+
+    def version(self, station_id: str) -> OcppVersion | None:
+        conn = self._stations.get(station_id)
+        return conn.version if conn is not None and not conn.closed else None
+
+    async def call(
+        self, station_id: str, action: str, payload: dict[str, Any], *, timeout: float, message_id: str | None = None
+    ) -> Reply:
+        conn = self._stations.get(station_id)
+        if conn is None or conn.closed:
+            return Reply(ReplyKind.OFFLINE, message_id, description="station not connected")
+        return await conn.call(action, payload, timeout=timeout, message_id=message_id)
+
+    # -- handshake -----------------------------------------------------------------------------------------------
+
+    def _station_id(self, path: str) -> str | None:
+        prefix = self.settings.path.rstrip("/") + "/"
+        raw = path.split("?", 1)[0]
+        if not raw.startswith(prefix):
+            return None
+        station_id = unquote(raw[len(prefix) :])
+        return station_id if auth.valid_identity(station_id) else None
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        station_id = self._station_id(request.path)
+        if station_id is None or not self._directory.known(station_id):
+            log.info("refused %s: unknown or malformed station identity", request.path)
+            return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charging station\n")
+        profile = self.settings.security_profile
+        if profile in (1, 2):
+            creds = auth.parse_basic_auth(request.headers.get("Authorization"))
+            if creds is None or creds[0] != station_id or not self._directory.check_password(station_id, creds[1]):
+                log.info("refused %s: bad or missing HTTP Basic credentials", station_id)
+                response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+                response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
+                return response
+        if profile == 3:
+            common_name = _peer_common_name(connection)
+            if common_name != station_id:
+                log.info("refused %s: client certificate CN %r does not match", station_id, common_name)
+                return connection.respond(HTTPStatus.FORBIDDEN, "Client certificate does not match station\n")
+        return None
+
+    def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+        station_id = self._station_id(connection.request.path) if connection.request else None
+        allowed = self._directory.versions(station_id) if station_id else PREFERENCE
+        for version in PREFERENCE:
+            if version in allowed and version.value in offered:
+                return Subprotocol(version.value)
+        return None
+
+    # -- connection ----------------------------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        station_id = self._station_id(ws.request.path)
+        if station_id is None:  # process_request already refused it; unreachable in practice
+            return
+        if ws.subprotocol is None:
+            await ws.close(_CLOSE_NO_SUBPROTOCOL, "no supported OCPP subprotocol offered")
+            return
+        version = OcppVersion(ws.subprotocol)
+        previous = self._stations.get(station_id)
+        conn = StationConnection(
+            station_id,
+            version,
+            ws,
+            events=self._events,
+            clock=self._clock,
+            max_message_bytes=self.settings.max_message_bytes,
+            heartbeat_s=self.settings.heartbeat_s,
+            on_boot=self._booted,
+        )
+        self._stations[station_id] = conn
+        if previous is not None and not previous.closed:  # a station reconnecting replaces its old socket
+            await previous.ws.close(1000, "replaced by a new connection")
+        self._events.station_connected(station_id, version, self._clock.now())
+        self._spawn(self._await_boot(conn))
+        try:
+            await conn.run()
+        finally:
+            if self._stations.get(station_id) is conn:
+                del self._stations[station_id]
+                self._events.station_disconnected(station_id, self._clock.now())
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _booted(self, conn: StationConnection) -> None:
+        """BootNotification answered: (re)read capabilities, since a boot may mean new firmware or settings."""
+        self._spawn(self._read_capabilities(conn))
+
+    async def _await_boot(self, conn: StationConnection) -> None:
+        """A station that reconnects without booting (part 4, 5.3) still gets its capabilities read."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(conn.booted.wait(), self.settings.boot_wait_s)
+            return
+        if not conn.closed:
+            await self._read_capabilities(conn)
+
+    async def _read_capabilities(self, conn: StationConnection) -> None:
+        timeout = self.settings.call_timeout_s
+        if conn.version is OcppVersion.V16:
+            reply = await conn.call("GetConfiguration", {"key": list(capabilities.WANTED_16)}, timeout=timeout)
+            caps = capabilities.capabilities_v16(reply.payload or {})
+        else:
+            reply = await conn.call("GetVariables", capabilities.get_variables_request(), timeout=timeout)
+            values = capabilities.values_from_get_variables(reply.payload or {})
+            caps = capabilities.capabilities_v2(conn.version, values)
+        if reply.kind is not ReplyKind.RESULT:
+            log.warning("station %s: capability read failed (%s %s)", conn.station_id, reply.kind, reply.error_code)
+        if not conn.closed:
+            self._events.station_capabilities(conn.station_id, caps, self._clock.now())
+
+
+def _peer_common_name(connection: ServerConnection) -> str | None:
+    return peer_common_name(connection.transport.get_extra_info("ssl_object"))
