@@ -95,7 +95,14 @@ def run_bench(directory: Path, *, entries: int, batch: int, single: int) -> Benc
         batched = time.perf_counter() - started
         started = time.perf_counter()
         for e in samples[entries:]:
-            log.append(e.kind, e.data, at=e.at, directive_id=e.directive_id, station_id=e.station_id)
+            log.append(
+                e.kind,
+                e.data,
+                at=e.at,
+                directive_id=e.directive_id,
+                station_id=e.station_id,
+                message_id=e.message_id,
+            )
         one_by_one = time.perf_counter() - started
         key = log.public_key
     total = entries + single

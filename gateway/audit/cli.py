@@ -61,7 +61,10 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``audit`` with its sub-commands to the ``dergw`` parser."""
     audit = subparsers.add_parser(
-        "audit", help="export, verify and query the tamper-evident audit log", description=__doc__
+        "audit",
+        help="export, verify and query the tamper-evident audit log",
+        description="Export, verify and query the audit log. Exit codes: 0 success, 1 verification"
+        " failed or nothing found, 2 unusable input. The format is described in docs/audit.md.",
     )
     actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
 
