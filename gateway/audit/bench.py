@@ -78,9 +78,7 @@ class BenchResult:
             ("export + verify complete bundle", self.bundle_verify_rate, "all"),
         ]
         return "\n".join(
-            f"{name + ':':<36}{rate:>10,.0f} entries/s  ({count} entries)"
-            for name, rate, count in rows
-            if rate
+            f"{name + ':':<36}{rate:>10,.0f} entries/s  ({count} entries)" for name, rate, count in rows if rate
         )
 
 

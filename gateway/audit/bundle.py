@@ -140,9 +140,7 @@ def _select(conn: sqlite3.Connection, flt: ExportFilter, size: int) -> list[Stor
     return [e for e in chosen if e.seq < size]
 
 
-def export_bundle(
-    db_path: Path, key_dir: Path, out: Path, *, created: datetime, flt: ExportFilter
-) -> ExportResult:
+def export_bundle(db_path: Path, key_dir: Path, out: Path, *, created: datetime, flt: ExportFilter) -> ExportResult:
     """Write a bundle of the entries ``flt`` selects, anchored at the log's latest signed head."""
     signer = Signer.load(key_dir)
     if not db_path.is_file():
@@ -181,9 +179,7 @@ def export_bundle(
             members[LEAVES] = b"".join(leaves)
             bodies = (
                 bytes(body)
-                for (body,) in conn.execute(
-                    "SELECT body FROM audit_entries WHERE seq < ? ORDER BY seq", (size,)
-                )
+                for (body,) in conn.execute("SELECT body FROM audit_entries WHERE seq < ? ORDER BY seq", (size,))
             )
             count = size
         else:
@@ -384,9 +380,7 @@ def _verify_checkpoints(
 ) -> list[Checkpoint]:
     """Every checkpoint signed, sizes increasing, each consistent with the anchor (the last one)."""
     try:
-        checkpoints = [
-            Checkpoint.from_json(raw) for raw in _jsonl_lines(bundle.read(CHECKPOINTS), CHECKPOINTS)
-        ]
+        checkpoints = [Checkpoint.from_json(raw) for raw in _jsonl_lines(bundle.read(CHECKPOINTS), CHECKPOINTS)]
         consistency = _jsonl_lines(bundle.read(CONSISTENCY), CONSISTENCY)
     except (ValueError, CanonicalError) as exc:
         report.fail(f"checkpoints unreadable: {exc}")
@@ -448,9 +442,7 @@ def _verify_complete(bundle: _Bundle, checkpoints: list[Checkpoint], report: Ver
         count = line
         entry = _decode(body, line, seq, report)
         if entry is not None and entry.seq != seq:
-            report.fail(
-                f"holds seq {entry.seq}: entries were deleted, inserted or reordered", seq=seq, line=line
-            )
+            report.fail(f"holds seq {entry.seq}: entries were deleted, inserted or reordered", seq=seq, line=line)
         if seq >= size:
             report.fail(f"entry beyond the {size} the anchor checkpoint covers", seq=seq, line=line)
         elif seq < len(leaves) and leaf_hash(body) != leaves[seq]:
@@ -489,13 +481,9 @@ def _verify_filtered(bundle: _Bundle, anchor: Checkpoint, signed_count: int, rep
         if proof["seq"] != seq or not verify_inclusion(
             proof["seq"], anchor.tree_size, leaf_hash(body), path, anchor.root
         ):
-            report.fail(
-                "is not proven to be this entry of the signed tree (edited or moved)", seq=seq, line=line
-            )
+            report.fail("is not proven to be this entry of the signed tree (edited or moved)", seq=seq, line=line)
     report.entries = count
     if len(proofs) != count:
         report.fail(f"{len(proofs)} inclusion proofs for {count} entries")
     if count != signed_count:
-        report.fail(
-            f"the bundle holds {count} entries, the signed manifest says {signed_count}", line=count + 1
-        )
+        report.fail(f"the bundle holds {count} entries, the signed manifest says {signed_count}", line=count + 1)

@@ -78,9 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify = actions.add_parser("verify", help="check every hash, signature and sequence number offline")
     _add_keys(verify)
     verify.add_argument("--pubkey", type=Path, help="trusted public key PEM (pins the key a bundle must use)")
-    verify.add_argument(
-        "path", type=Path, metavar="BUNDLE_OR_DB", help="an export bundle or an audit database"
-    )
+    verify.add_argument("path", type=Path, metavar="BUNDLE_OR_DB", help="an export bundle or an audit database")
     verify.set_defaults(handler=_verify)
 
     show = actions.add_parser("show", help="print entries by directive, station, kind and time")
@@ -114,17 +112,13 @@ def _fail(message: str) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    flt = ExportFilter(
-        directive_id=args.directive, station_id=args.station, since=args.since, until=args.until
-    )
+    flt = ExportFilter(directive_id=args.directive, station_id=args.station, since=args.since, until=args.until)
     try:
         result = export_bundle(args.db, args.keys, args.out, created=datetime.now(UTC), flt=flt)
     except (ExportError, CheckpointError, sqlite3.Error, OSError) as exc:
         return _fail(str(exc))
     scope = "complete log" if result.complete else "filtered"
-    print(
-        f"wrote {result.path}: {result.entries} entries ({scope}), anchored at tree size {result.tree_size}"
-    )
+    print(f"wrote {result.path}: {result.entries} entries ({scope}), anchored at tree size {result.tree_size}")
     return 0
 
 

@@ -36,6 +36,8 @@ class Kind(StrEnum):
     INPUT_REJECTED = "input.rejected"
     DIRECTIVE_CREATED = "directive.created"
     DIRECTIVE_SCHEDULED = "directive.scheduled"
+    DIRECTIVE_ACTIVE = "directive.active"
+    DIRECTIVE_OUTCOME = "directive.outcome"
     DIRECTIVE_SUPERSEDED = "directive.superseded"
     DIRECTIVE_CANCELLED = "directive.cancelled"
     DIRECTIVE_COMPLETED = "directive.completed"
@@ -48,6 +50,8 @@ class Kind(StrEnum):
     OPERATOR_ACTION = "operator.action"
     STATION_CONNECTED = "station.connected"
     STATION_DISCONNECTED = "station.disconnected"
+    STATION_MESSAGE = "station.message"
+    STATION_CAPABILITIES = "station.capabilities"
 
 
 _KINDS = frozenset(k.value for k in Kind)

@@ -159,9 +159,7 @@ class AuditLog:
         self._frontier = read_head(conn).frontier
 
     @classmethod
-    def open(
-        cls, db_path: Path, key_dir: Path, *, origin: str = "dergw", checkpoint_every: int = 1000
-    ) -> AuditLog:
+    def open(cls, db_path: Path, key_dir: Path, *, origin: str = "dergw", checkpoint_every: int = 1000) -> AuditLog:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         signer = Signer.load_or_create(key_dir)
@@ -366,9 +364,7 @@ def directive_trail(conn: sqlite3.Connection, directive_id: str) -> list[StoredE
     found = {e.seq: e for e in own}
     for signal_id in sorted({e.signal_id for e in own if e.signal_id is not None}):
         found.update((e.seq, e) for e in select_entries(conn, signal_id=signal_id))
-    sent = {
-        (e.station_id, e.message_id) for e in own if e.kind == "command.sent" and e.message_id is not None
-    }
+    sent = {(e.station_id, e.message_id) for e in own if e.kind == "command.sent" and e.message_id is not None}
     for station_id, message_id in sorted(sent, key=str):
         for e in select_entries(conn, message_id=message_id):
             if e.station_id == station_id:

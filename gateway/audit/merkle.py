@@ -51,9 +51,7 @@ class Frontier:
 
     def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()) -> None:
         if len(nodes) != size.bit_count():
-            raise ValueError(
-                f"a tree of {size} leaves has {size.bit_count()} frontier nodes, not {len(nodes)}"
-            )
+            raise ValueError(f"a tree of {size} leaves has {size.bit_count()} frontier nodes, not {len(nodes)}")
         self.size = size
         self.nodes = list(nodes)
 
@@ -183,9 +181,7 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
     return sn == 0 and r == root
 
 
-def verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
-) -> bool:
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> bool:
     """RFC 9162 section 2.1.4.2: is the tree ``new_root`` an append-only extension of ``old_root``?"""
     if not 0 <= old_size <= new_size or not _well_formed([old_root, new_root, *proof]):
         return False

@@ -30,9 +30,7 @@ _WIDTHS = (20, 22, 38, 24, 12, 24)
 
 
 def _row(*cells: str) -> str:
-    return (
-        "  " + " ".join(cell.ljust(width) for cell, width in zip(cells, (*_WIDTHS, 0), strict=True)).rstrip()
-    )
+    return "  " + " ".join(cell.ljust(width) for cell, width in zip(cells, (*_WIDTHS, 0), strict=True)).rstrip()
 
 
 def _compact(data: Mapping[str, Any]) -> str:
@@ -125,9 +123,7 @@ class DirectiveReport:
         section("Decided", self.allocations)
         answered = sum(c.answer is not None for c in self.commands)
         counts = ", ".join(f"{status} {n}" for status, n in sorted(self.statuses().items()))
-        out.append(
-            f"Stations: {len(self.commands)} command(s) sent, {answered} answered ({counts or 'none'})"
-        )
+        out.append(f"Stations: {len(self.commands)} command(s) sent, {answered} answered ({counts or 'none'})")
         if self.commands:
             out.append(_row("station", "action", "message id", "sent", "answer", "answered", "ms"))
         for c in self.commands:

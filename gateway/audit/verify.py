@@ -61,9 +61,7 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.problems
 
-    def fail(
-        self, message: str, seq: int | None = None, line: int | None = None, last: int | None = None
-    ) -> None:
+    def fail(self, message: str, seq: int | None = None, line: int | None = None, last: int | None = None) -> None:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(Problem(message, seq, line, last))
         else:
@@ -214,9 +212,7 @@ def _verify_db(conn: sqlite3.Connection, key: Ed25519PublicKey, report: VerifyRe
 
     count = tracker.frontier.size
     if count < head_size:
-        report.fail(
-            f"the log ends at seq {count - 1} but the signed head covers {head_size} entries", seq=count
-        )
+        report.fail(f"the log ends at seq {count - 1} but the signed head covers {head_size} entries", seq=count)
     elif count > head_size:
         report.fail(f"entries from seq {head_size} on are not covered by the signed head", seq=head_size)
     elif stored.frontier.nodes != tracker.frontier.nodes:

@@ -114,9 +114,7 @@ def test_export_refuses_what_it_cannot_sign(sealed: tuple[Path, Path], tmp_path:
     with AuditLog.open(tmp_path / "empty.sqlite", tmp_path / "k"):
         pass
     with pytest.raises(ExportError, match="empty"):
-        export_bundle(
-            tmp_path / "empty.sqlite", tmp_path / "k", tmp_path / "x.zip", created=T0, flt=ExportFilter()
-        )
+        export_bundle(tmp_path / "empty.sqlite", tmp_path / "k", tmp_path / "x.zip", created=T0, flt=ExportFilter())
     with pytest.raises(ExportError, match="not signed by the key"):
         export_bundle(sealed[0], tmp_path / "k", tmp_path / "x.zip", created=T0, flt=ExportFilter())
     with pytest.raises(CheckpointError, match="cannot read"):
@@ -175,9 +173,7 @@ def check(bundle: Path, tmp_path: Path, change: Callable[[Path], object], key_di
     return verify_bundle(directory, load_public_key(key_dir))
 
 
-@pytest.mark.parametrize(
-    ("change", "line"), [c[1:] for c in COMPLETE_CASES], ids=[c[0] for c in COMPLETE_CASES]
-)
+@pytest.mark.parametrize(("change", "line"), [c[1:] for c in COMPLETE_CASES], ids=[c[0] for c in COMPLETE_CASES])
 def test_tampering_a_complete_bundle_names_the_first_bad_entry(
     sealed: tuple[Path, Path], tmp_path: Path, change: Callable[[list[bytes]], list[bytes]], line: int
 ) -> None:
@@ -188,9 +184,7 @@ def test_tampering_a_complete_bundle_names_the_first_bad_entry(
     assert "entries.jsonl does not match its hash in the signed manifest" in report.render()
 
 
-@pytest.mark.parametrize(
-    ("change", "line"), [c[1:] for c in FILTERED_CASES], ids=[c[0] for c in FILTERED_CASES]
-)
+@pytest.mark.parametrize(("change", "line"), [c[1:] for c in FILTERED_CASES], ids=[c[0] for c in FILTERED_CASES])
 def test_tampering_a_filtered_bundle_names_the_first_bad_entry(
     sealed: tuple[Path, Path], tmp_path: Path, change: Callable[[list[bytes]], list[bytes]], line: int
 ) -> None:
@@ -236,9 +230,7 @@ def templates(sealed: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactor
     base = tmp_path_factory.mktemp("templates")
     return {
         "complete": unpacked(export(sealed, base / "c.zip"), base / "complete"),
-        "filtered": unpacked(
-            export(sealed, base / "f.zip", ExportFilter(directive_id="D4")), base / "filtered"
-        ),
+        "filtered": unpacked(export(sealed, base / "f.zip", ExportFilter(directive_id="D4")), base / "filtered"),
     }
 
 

@@ -51,9 +51,7 @@ def test_verify_fails_with_exit_1_and_names_the_entry(
     assert "first bad entry: seq 7" in text
 
 
-def test_unusable_input_exits_2(
-    paths: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unusable_input_exits_2(paths: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db, keys = paths
     assert main(["audit", "verify", str(tmp_path / "missing")]) == 2
     assert main(["audit", "verify", "--keys", str(tmp_path), db]) == 2
@@ -62,9 +60,7 @@ def test_unusable_input_exits_2(
     assert "dergw audit:" in capsys.readouterr().err
 
 
-def test_show_filters_and_prints_json_lines(
-    paths: tuple[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_show_filters_and_prints_json_lines(paths: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     db, _ = paths
     code, text = run(capsys, "audit", "show", "--db", db, "--station", "CS1", "--kind", "command.sent")
     assert code == 0
@@ -92,8 +88,6 @@ def test_bench_prints_rates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 0
     assert "append, batched (100/transaction)" in text
     assert "verify database" in text
-    code, _ = run(
-        capsys, "bench", "audit", "--entries", "20", "--batch", "10", "--single", "1", "--dir", str(tmp_path)
-    )
+    code, _ = run(capsys, "bench", "audit", "--entries", "20", "--batch", "10", "--single", "1", "--dir", str(tmp_path))
     assert code == 0
     assert (tmp_path / "bench.sqlite").exists()

@@ -28,9 +28,7 @@ def test_sequence_numbers_start_at_zero_and_have_no_gaps(log: AuditLog) -> None:
 
 def test_bodies_are_canonical_and_carry_every_field(log: AuditLog) -> None:
     at = datetime.fromisoformat("2025-06-01T14:00:00.123456+02:00")
-    seq = log.append(
-        "station.answer", {"status": "Accepted", "w": 7400.0}, at=at, station_id="CS1", message_id="m1"
-    )
+    seq = log.append("station.answer", {"status": "Accepted", "w": 7400.0}, at=at, station_id="CS1", message_id="m1")
     (entry,) = log.query()
     assert entry.body == canonical_bytes(
         {
@@ -57,9 +55,7 @@ def test_bodies_are_canonical_and_carry_every_field(log: AuditLog) -> None:
         AuditEntry(Kind.COMMAND_SENT, {"when": T0}, T0),
     ],
 )
-def test_bad_entries_are_refused_and_leave_nothing_behind(
-    log: AuditLog, keys: Path, db: Path, bad: AuditEntry
-) -> None:
+def test_bad_entries_are_refused_and_leave_nothing_behind(log: AuditLog, keys: Path, db: Path, bad: AuditEntry) -> None:
     log.append("config.changed", {}, at=T0)
     with pytest.raises(EntryError):
         log.append_many([AuditEntry(Kind.OPERATOR_ACTION, {}, T0), bad])

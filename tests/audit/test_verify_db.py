@@ -91,9 +91,7 @@ def insert_at(seq: int) -> Callable[[sqlite3.Connection], None]:
     def change(conn: sqlite3.Connection) -> None:
         rows = conn.execute("SELECT * FROM audit_entries WHERE seq >= ? ORDER BY seq DESC", (seq,)).fetchall()
         conn.execute("DELETE FROM audit_entries WHERE seq >= ?", (seq,))
-        conn.executemany(
-            "INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?,?,?)", [(r[0] + 1, *r[1:]) for r in rows]
-        )
+        conn.executemany("INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?,?,?)", [(r[0] + 1, *r[1:]) for r in rows])
         body = encode_entry(seq, AuditEntry(Kind.OPERATOR_ACTION, {"by": "mallory"}, T0))
         conn.execute(
             "INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?,?,?)",

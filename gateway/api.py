@@ -1,0 +1,193 @@
+"""Operator HTTP API (aiohttp): directives in canonical JSON, per-station outcomes, fleet state, health.
+
+Every /api call needs `Authorization: Bearer <token>` when a token is configured; /livez and /readyz do not.
+Bad input gets a precise JSON error and an audit entry; it never reaches the fleet.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from gateway.clock import Clock
+from gateway.dispatch import Dispatcher, TargetError
+from gateway.fleet import Fleet, StationState
+from gateway.interfaces import AuditSink
+from gateway.model import Directive, StationOutcome
+from gateway.store import DirectiveRecord, Store
+
+MAX_BODY_BYTES = 1_048_576
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+_FLEET = web.AppKey("fleet", Fleet)
+_STORE = web.AppKey("store", Store)
+_AUDIT = web.AppKey("audit", AuditSink)
+_CLOCK = web.AppKey("clock", Clock)
+ReadyProbe = Callable[[], bool]
+_READY: web.AppKey[ReadyProbe] = web.AppKey("ready")
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+def build_app(
+    *,
+    dispatcher: Dispatcher,
+    fleet: Fleet,
+    store: Store,
+    audit: AuditSink,
+    clock: Clock,
+    token: str | None,
+    ready: Callable[[], bool],
+) -> web.Application:
+    @web.middleware
+    async def bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is not None and request.path.startswith("/api/"):
+            given = request.headers.get("Authorization", "")
+            if not given.startswith("Bearer ") or not secrets.compare_digest(given[7:].encode(), token.encode()):
+                return _error(
+                    401,
+                    "missing or wrong bearer token",
+                )
+        return await handler(request)
+
+    app = web.Application(middlewares=[bearer], client_max_size=MAX_BODY_BYTES)
+    app[_DISPATCHER], app[_FLEET], app[_STORE], app[_AUDIT], app[_CLOCK], app[_READY] = (
+        dispatcher,
+        fleet,
+        store,
+        audit,
+        clock,
+        ready,
+    )
+    app.router.add_get("/livez", _livez)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_post("/api/directives", _submit)
+    app.router.add_get("/api/directives", _list_directives)
+    app.router.add_get("/api/directives/{id}", _show_directive)
+    app.router.add_delete("/api/directives/{id}", _cancel_directive)
+    app.router.add_get("/api/stations", _list_stations)
+    app.router.add_get("/api/stations/{id}", _show_station)
+    return app
+
+
+async def _livez(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    ok = request.app[_READY]()
+    return web.json_response({"status": "ready" if ok else "not ready"}, status=200 if ok else 503)
+
+
+def _reject(request: web.Request, reason: str, details: Any = None) -> None:
+    request.app[_AUDIT].append(
+        "input.rejected",
+        {"source": "api", "path": request.path, "reason": reason, "details": details},
+        at=request.app[_CLOCK].now(),
+    )
+
+
+async def _submit(request: web.Request) -> web.Response:
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        _reject(request, f"body larger than {MAX_BODY_BYTES} bytes")
+        return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        raw = json.loads(body)
+    except ValueError as exc:
+        _reject(request, f"invalid JSON: {exc}")
+        return _error(400, f"invalid JSON: {exc}")
+    try:
+        directive = Directive.model_validate(raw)
+    except ValidationError as exc:
+        details = [
+            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        _reject(request, "invalid directive", details)
+        return _error(422, "invalid directive", details=details)
+    try:
+        record = await request.app[_DISPATCHER].submit(directive)
+    except TargetError as exc:
+        _reject(request, str(exc))
+        status = 409 if "already exists" in str(exc) else 422
+        return _error(status, str(exc))
+    return web.json_response(_directive_json(record, []), status=202)
+
+
+async def _list_directives(request: web.Request) -> web.Response:
+    records = request.app[_STORE].directives(limit=200)
+    return web.json_response({"directives": [_directive_json(r, None) for r in records]})
+
+
+async def _show_directive(request: web.Request) -> web.Response:
+    store = request.app[_STORE]
+    record = store.directive(request.match_info["id"])
+    if record is None:
+        return _error(404, f"no directive {request.match_info['id']!r}")
+    return web.json_response(_directive_json(record, store.outcomes(record.directive.id)))
+
+
+async def _cancel_directive(request: web.Request) -> web.Response:
+    directive_id = request.match_info["id"]
+    dispatcher = request.app[_DISPATCHER]
+    try:
+        record = await dispatcher.cancel(directive_id)
+    except KeyError:
+        return _error(404, f"no directive {directive_id!r}")
+    request.app[_AUDIT].append(
+        "operator.action", {"action": "cancel"}, at=request.app[_CLOCK].now(), directive_id=directive_id
+    )
+    return web.json_response(_directive_json(record, request.app[_STORE].outcomes(directive_id)))
+
+
+async def _list_stations(request: web.Request) -> web.Response:
+    fleet = request.app[_FLEET]
+    return web.json_response({"stations": [_station_json(s) for s in fleet.stations.values()]})
+
+
+async def _show_station(request: web.Request) -> web.Response:
+    state = request.app[_FLEET].stations.get(request.match_info["id"])
+    if state is None:
+        return _error(404, f"no station {request.match_info['id']!r}")
+    return web.json_response(_station_json(state))
+
+
+def _directive_json(record: DirectiveRecord, outcomes: list[StationOutcome] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": record.directive.id,
+        "number": record.number,
+        "state": record.state.value,
+        "created": record.created.isoformat(),
+        "updated": record.updated.isoformat(),
+        "directive": record.directive.model_dump(mode="json", exclude_none=True),
+    }
+    if outcomes is not None:
+        summary: dict[str, int] = {}
+        for o in outcomes:
+            summary[o.status.value] = summary.get(o.status.value, 0) + 1
+        body["summary"] = summary
+        body["outcomes"] = [o.model_dump(mode="json", exclude_none=True) for o in outcomes]
+    return body
+
+
+def _station_json(state: StationState) -> dict[str, Any]:
+    return {
+        "id": state.id,
+        "groups": sorted(state.groups),
+        "connected": state.connected,
+        "version": state.version.value if state.version else None,
+        "capabilities": state.capabilities.model_dump(mode="json") if state.capabilities else None,
+        "power_w": state.power_w,
+        "last_alarm": state.last_alarm.model_dump(mode="json", exclude={"raw"}) if state.last_alarm else None,
+        "last_seen": state.last_seen.isoformat() if state.last_seen else None,
+    }

@@ -1,0 +1,116 @@
+"""Gateway configuration: one TOML file, validated with precise errors (docs/configuration.md)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.model import OcppVersion
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StationConfig(_Section):
+    """A station allowed to connect. `password_hash` comes from `dergw hash-password` (never the password)."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9*\-_=+|@.]{1,48}$")]
+    password_hash: str | None = None
+    groups: list[str] = Field(default_factory=list)
+    #: Subprotocols this station may use; empty = any the gateway speaks.
+    versions: list[OcppVersion] = Field(default_factory=list)
+
+
+class OcppConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9000, ge=0, le=65535)
+    path: str = Field(default="/ocpp", pattern=r"^/[A-Za-z0-9/_\-]*$")
+    security_profile: int = Field(default=1, ge=0, le=3)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
+    call_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    heartbeat_s: int = Field(default=300, ge=1, le=86_400)
+    max_message_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    compression: bool = True
+
+    @model_validator(mode="after")
+    def _tls(self) -> OcppConfig:
+        if self.security_profile >= 2 and (self.tls_cert is None or self.tls_key is None):
+            raise ValueError(f"security_profile {self.security_profile} needs tls_cert and tls_key")
+        if self.security_profile == 3 and self.client_ca is None:
+            raise ValueError("security_profile 3 needs client_ca (the CA that signs station certificates)")
+        return self
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: Bearer token for every call that reads fleet data or writes; None disables the API's auth (dev only).
+    token: str | None = None
+    token_file: Path | None = None
+
+    def bearer(self) -> str | None:
+        if self.token_file is not None:
+            return self.token_file.read_text(encoding="utf-8").strip()
+        return self.token
+
+
+class GatewayConfig(_Section):
+    data_dir: Path = Path("data")
+    certs_dir: Path = Path("certs")
+    ocpp: OcppConfig = Field(default_factory=OcppConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    stations: list[StationConfig] = Field(default_factory=list)
+
+    @field_validator("stations")
+    @classmethod
+    def _unique(cls, stations: list[StationConfig]) -> list[StationConfig]:
+        seen: set[str] = set()
+        for s in stations:
+            if s.id in seen:
+                raise ValueError(f"station {s.id!r} is listed twice")
+            seen.add(s.id)
+        return stations
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "dergw.sqlite"
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used, with every problem listed by location."""
+
+
+def load_config(path: Path) -> GatewayConfig:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        config = GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+    base = path.parent
+
+    def rel(p: Path | None) -> Path | None:
+        return None if p is None else base / p
+
+    ocpp = config.ocpp.model_copy(
+        update={
+            "tls_cert": rel(config.ocpp.tls_cert),
+            "tls_key": rel(config.ocpp.tls_key),
+            "client_ca": rel(config.ocpp.client_ca),
+        }
+    )
+    api = config.api.model_copy(update={"token_file": rel(config.api.token_file)})
+    return config.model_copy(
+        update={"data_dir": base / config.data_dir, "certs_dir": base / config.certs_dir, "ocpp": ocpp, "api": api}
+    )

@@ -1,0 +1,365 @@
+"""Fan-out of directives to the fleet and collection of per-station outcomes.
+
+For each target station: map the directive for its capabilities (mappings/), write the planned commands to the
+store and the audit log, then send them one after another on that station's link. Stations are handled
+concurrently, so a slow or dead station only delays itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.clock import Clock
+from gateway.fleet import Fleet
+from gateway.interfaces import AuditSink, Reply, ReplyKind, StationLink
+from gateway.model import (
+    CommandOutcome,
+    Directive,
+    DirectiveState,
+    OutcomeStatus,
+    StationOutcome,
+    TargetScope,
+    UnsupportedControl,
+)
+from gateway.store import DirectiveRecord, Store
+from mappings import MappingResult, OcppCommand, map_clear, map_directive
+
+log = logging.getLogger(__name__)
+
+#: Station answers (the `status` field of Set*/Clear* responses) and what they mean for the outcome.
+_ANSWER_STATUS = {
+    "Accepted": OutcomeStatus.ACCEPTED,
+    "Rejected": OutcomeStatus.REJECTED,
+    "NotSupported": OutcomeStatus.NOT_SUPPORTED,
+    "NotFound": OutcomeStatus.REJECTED,
+    "Unknown": OutcomeStatus.REJECTED,
+}
+#: Answers to a clear that leave the station without the directive's controls.
+_CLEARED_ANSWERS = frozenset({"Accepted", "NotFound", "Unknown"})
+#: CALLERROR codes that mean "this station cannot do that" rather than a fault.
+_UNSUPPORTED_ERRORS = frozenset({"NotSupported", "NotImplemented"})
+#: States in which an offline station still owes a directive.
+RESEND_STATUSES = (OutcomeStatus.OFFLINE.value,)
+
+
+class TargetError(ValueError):
+    """A directive names stations or groups the gateway does not know."""
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    call_timeout_s: float = 30.0
+    #: How long to wait for a connected station's capabilities before mapping for it.
+    capabilities_wait_s: float = 15.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        fleet: Fleet,
+        link: StationLink,
+        audit: AuditSink,
+        clock: Clock,
+        settings: DispatchSettings | None = None,
+    ) -> None:
+        self._store = store
+        self._fleet = fleet
+        self._link = link
+        self._audit = audit
+        self._clock = clock
+        self.settings = settings or DispatchSettings()
+        self._runs: dict[str, asyncio.Task[list[StationOutcome]]] = {}
+        self._resends: set[asyncio.Task[None]] = set()
+        fleet.on_ready(self._station_ready)
+
+    def resolve(self, directive: Directive) -> list[str]:
+        """Station ids a directive is for; TargetError for unknown stations or groups."""
+        target = directive.target
+        if target.scope is TargetScope.FLEET:
+            return sorted(self._fleet.stations)
+        if target.scope is TargetScope.STATION:
+            unknown = [sid for sid in target.ids if sid not in self._fleet.stations]
+            if unknown:
+                raise TargetError(f"unknown station(s): {', '.join(unknown)}")
+            return sorted(set(target.ids))
+        missing = [g for g in target.ids if g not in self._fleet.groups()]
+        if missing:
+            raise TargetError(f"unknown group(s): {', '.join(missing)}")
+        return sorted({sid for g in target.ids for sid in self._fleet.members(g)})
+
+    async def submit(self, directive: Directive) -> DirectiveRecord:
+        """Persist a new directive and start its fan-out; returns at once (outcomes follow)."""
+        stations = self.resolve(directive)
+        if self._store.directive(directive.id) is not None:
+            raise TargetError(f"directive {directive.id} already exists")
+        now = self._clock.now()
+        number = self._store.add_directive(directive, DirectiveState.RECEIVED, now)
+        self._audit.append(
+            "directive.created",
+            {"directive": directive.model_dump(mode="json"), "number": number, "stations": stations},
+            at=now,
+            directive_id=directive.id,
+            signal_id=directive.source.signal_id,
+        )
+        self._runs[directive.id] = asyncio.create_task(self._fanout(directive, number, stations))
+        record = self._store.directive(directive.id)
+        assert record is not None
+        return record
+
+    async def wait(self, directive_id: str) -> list[StationOutcome]:
+        """Outcomes once the fan-out of `directive_id` has finished."""
+        run = self._runs.get(directive_id)
+        if run is not None:
+            await asyncio.shield(run)
+        return self._store.outcomes(directive_id)
+
+    async def cancel(self, directive_id: str) -> DirectiveRecord:
+        """Remove a directive from every station that holds it (ClearDERControl / ClearChargingProfile)."""
+        record = self._store.directive(directive_id)
+        if record is None:
+            raise KeyError(directive_id)
+        run = self._runs.get(directive_id)
+        if run is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(run)
+        now = self._clock.now()
+        self._store.set_directive_state(directive_id, DirectiveState.CANCELLED, now)
+        self._audit.append("directive.cancelled", {"number": record.number}, at=now, directive_id=directive_id)
+        holders = [
+            o for o in self._store.outcomes(directive_id) if any(c.status is OutcomeStatus.ACCEPTED for c in o.commands)
+        ]
+        await asyncio.gather(*(self._clear_station(record, o) for o in holders))
+        refreshed = self._store.directive(directive_id)
+        assert refreshed is not None
+        return refreshed
+
+    async def close(self) -> None:
+        tasks = [*self._runs.values(), *self._resends]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- fan-out -----------------------------------------------------------------------------------------------
+
+    async def _fanout(self, directive: Directive, number: int, stations: Sequence[str]) -> list[StationOutcome]:
+        outcomes = await asyncio.gather(*(self._apply(directive, number, sid) for sid in stations))
+        now = self._clock.now()
+        start = directive.start or now
+        state = DirectiveState.SCHEDULED if start > now else DirectiveState.ACTIVE
+        if self._store.directive(directive.id) is not None:
+            current = self._store.directive(directive.id)
+            if current is not None and current.state is DirectiveState.RECEIVED:
+                self._store.set_directive_state(directive.id, state, now)
+        counts: dict[str, int] = {}
+        for o in outcomes:
+            counts[o.status.value] = counts.get(o.status.value, 0) + 1
+        self._audit.append(f"directive.{state.value}", {"outcomes": counts}, at=now, directive_id=directive.id)
+        return list(outcomes)
+
+    async def _apply(self, directive: Directive, number: int, station_id: str) -> StationOutcome:
+        state = self._fleet.stations[station_id]
+        now = self._clock.now()
+        if not self._link.is_connected(station_id):
+            outcome = StationOutcome(
+                directive_id=directive.id, station_id=station_id, status=OutcomeStatus.OFFLINE, updated=now
+            )
+            self._record(outcome, "station offline: kept, sent when it reconnects")
+            return outcome
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.capabilities_ready.wait(), self.settings.capabilities_wait_s)
+        caps = state.capabilities
+        if caps is None:
+            outcome = StationOutcome(
+                directive_id=directive.id, station_id=station_id, status=OutcomeStatus.OFFLINE, updated=now
+            )
+            self._record(outcome, "station capabilities unknown: kept, sent when they are read")
+            return outcome
+        result = map_directive(directive, caps, number=number, now=self._clock.now(), evse_id=directive.target.evse_id)
+        return await self._send(directive.id, station_id, result)
+
+    async def _send(self, directive_id: str, station_id: str, result: MappingResult) -> StationOutcome:
+        """Send the mapped commands to one station in order, recording the plan before anything leaves."""
+        ids = [str(uuid.uuid4()) for _ in result.commands]
+        planned = [
+            CommandOutcome(
+                action=c.action, message_id=mid, controls=list(c.controls), status=OutcomeStatus.PENDING, detail=c.note
+            )
+            for c, mid in zip(result.commands, ids, strict=True)
+        ]
+        unsupported = list(result.unsupported)
+        self._store.save_outcomes(
+            [_summarize(directive_id, station_id, planned, unsupported, self._clock.now())], self._clock.now()
+        )
+        commands = [
+            await self._call(directive_id, station_id, command, plan)
+            for command, plan in zip(result.commands, planned, strict=True)
+        ]
+        outcome = _summarize(directive_id, station_id, commands, unsupported, self._clock.now())
+        self._record(outcome)
+        return outcome
+
+    async def _call(
+        self, directive_id: str, station_id: str, command: OcppCommand, planned: CommandOutcome
+    ) -> CommandOutcome:
+        message_id = planned.message_id
+        assert message_id is not None
+        now = self._clock.now()
+        self._audit.append(
+            "command.sent",
+            {
+                "action": command.action,
+                "frame": [2, message_id, command.action, command.payload],
+                "controls": list(command.controls),
+            },
+            at=now,
+            directive_id=directive_id,
+            station_id=station_id,
+            message_id=message_id,
+        )
+        reply = await self._link.call(
+            station_id, command.action, command.payload, timeout=self.settings.call_timeout_s, message_id=message_id
+        )
+        status, answer, detail = _judge(reply)
+        answered = self._clock.now()
+        data: dict[str, object] = {"kind": reply.kind.value, "status": answer or reply.kind.value}
+        if reply.kind is ReplyKind.RESULT:
+            data["payload"] = dict(reply.payload or {})
+        else:
+            data["error"] = {"code": reply.error_code, "description": reply.description}
+        self._audit.append(
+            "station.answer",
+            data,
+            at=answered,
+            directive_id=directive_id,
+            station_id=station_id,
+            message_id=message_id,
+        )
+        note = " / ".join(p for p in (planned.detail, detail) if p) or None
+        return planned.model_copy(update={"status": status, "answer": answer, "detail": note, "at": answered})
+
+    def _record(self, outcome: StationOutcome, note: str | None = None) -> None:
+        self._store.save_outcomes([outcome], self._clock.now())
+        if note is not None:
+            self._audit.append(
+                "directive.outcome",
+                {"status": outcome.status.value, "note": note},
+                at=self._clock.now(),
+                directive_id=outcome.directive_id,
+                station_id=outcome.station_id,
+            )
+
+    # -- clearing and resending --------------------------------------------------------------------------------
+
+    async def _clear_station(self, record: DirectiveRecord, outcome: StationOutcome) -> None:
+        """Clear what one station accepted; answers that it holds nothing (NotFound, Unknown) count as cleared."""
+        caps = self._fleet.stations[outcome.station_id].capabilities
+        if caps is None:
+            return
+        result = map_clear(record.directive, caps, number=record.number, evse_id=record.directive.target.evse_id)
+        directive_id = record.directive.id
+        clears = [
+            await self._call(
+                directive_id,
+                outcome.station_id,
+                command,
+                CommandOutcome(
+                    action=command.action,
+                    message_id=str(uuid.uuid4()),
+                    controls=list(command.controls),
+                    status=OutcomeStatus.PENDING,
+                ),
+            )
+            for command in result.commands
+        ]
+        done = all(c.answer in _CLEARED_ANSWERS for c in clears)
+        worst = _summarize(directive_id, outcome.station_id, clears, [], self._clock.now()).status
+        status = OutcomeStatus.CLEARED if done else worst
+        self._record(
+            outcome.model_copy(
+                update={"status": status, "commands": [*outcome.commands, *clears], "updated": self._clock.now()}
+            )
+        )
+
+    def _station_ready(self, station_id: str) -> None:
+        """A station is back: send what it missed while offline, if still in force."""
+        pending = self._store.station_outcomes(station_id, RESEND_STATUSES)
+        if not pending:
+            return
+        task = asyncio.ensure_future(self._resend(station_id, [o.directive_id for o in pending]))
+        self._resends.add(task)
+        task.add_done_callback(self._resends.discard)
+
+    async def _resend(self, station_id: str, directive_ids: Sequence[str]) -> None:
+        now = self._clock.now()
+        for directive_id in directive_ids:
+            record = self._store.directive(directive_id)
+            if record is None or record.state in (DirectiveState.CANCELLED, DirectiveState.COMPLETED):
+                continue
+            end = record.directive.end(record.created)
+            if end is not None and end <= now:  # expired controls are never sent
+                continue
+            await self._apply(record.directive, record.number, station_id)
+
+
+def _judge(reply: Reply) -> tuple[OutcomeStatus, str | None, str | None]:
+    """(status, station's answer, detail) for one reply."""
+    if reply.kind is ReplyKind.RESULT:
+        answer = str((reply.payload or {}).get("status", "Accepted"))
+        info = (reply.payload or {}).get("statusInfo") or {}
+        detail = info.get("reasonCode") if isinstance(info, dict) else None
+        return _ANSWER_STATUS.get(answer, OutcomeStatus.ERROR), answer, detail
+    if reply.kind is ReplyKind.ERROR:
+        code = reply.error_code or "GenericError"
+        status = OutcomeStatus.NOT_SUPPORTED if code in _UNSUPPORTED_ERRORS else OutcomeStatus.ERROR
+        return status, code, reply.description or None
+    if reply.kind is ReplyKind.TIMEOUT:
+        return OutcomeStatus.TIMEOUT, None, reply.description
+    if reply.kind is ReplyKind.OFFLINE:
+        return OutcomeStatus.OFFLINE, None, reply.description
+    return OutcomeStatus.ERROR, reply.error_code, f"not sent, payload failed its schema: {reply.description}"
+
+
+_SEVERITY = (
+    OutcomeStatus.PENDING,
+    OutcomeStatus.SENT,
+    OutcomeStatus.ERROR,
+    OutcomeStatus.TIMEOUT,
+    OutcomeStatus.OFFLINE,
+    OutcomeStatus.REJECTED,
+)
+
+
+def _summarize(
+    directive_id: str,
+    station_id: str,
+    commands: list[CommandOutcome],
+    unsupported: list[UnsupportedControl],
+    at: datetime,
+) -> StationOutcome:
+    """One status for the station: the worst command status; else partial when some controls were unsupported."""
+    statuses = {c.status for c in commands}
+    status = next((s for s in _SEVERITY if s in statuses), None)
+    if status is None:
+        refused = statuses & {OutcomeStatus.NOT_SUPPORTED}
+        accepted = statuses & {OutcomeStatus.ACCEPTED, OutcomeStatus.CLEARED}
+        if not accepted:
+            status = OutcomeStatus.NOT_SUPPORTED
+        elif unsupported or refused:
+            status = OutcomeStatus.PARTIAL
+        else:
+            status = OutcomeStatus.ACCEPTED
+    return StationOutcome(
+        directive_id=directive_id,
+        station_id=station_id,
+        status=status,
+        commands=commands,
+        unsupported=unsupported,
+        updated=at,
+    )

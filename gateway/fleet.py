@@ -1,0 +1,136 @@
+"""The fleet registry: every configured station, what it is and whether it is reachable right now.
+
+It receives the station link's events (StationEvents), keeps the live view the dispatcher and the API read, and
+records what matters in the store and the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gateway.interfaces import AuditSink
+from gateway.model import Alarm, OcppVersion, StationCapabilities
+from gateway.store import Store
+
+#: Station-initiated messages worth an audit entry (the DER story); heartbeats and meter values are not.
+_AUDITED_MESSAGES = frozenset({"NotifyDERStartStop", "ReportDERControl", "NotifyReport", "ReportChargingProfiles"})
+
+
+@dataclass
+class StationState:
+    id: str
+    groups: frozenset[str]
+    version: OcppVersion | None = None
+    connected: bool = False
+    capabilities: StationCapabilities | None = None
+    capabilities_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    power_w: float | None = None
+    power_at: datetime | None = None
+    last_alarm: Alarm | None = None
+    last_seen: datetime | None = None
+
+
+class Fleet:
+    """Implements gateway.interfaces.StationEvents for the OCPP endpoint."""
+
+    def __init__(self, stations: Iterable[tuple[str, Iterable[str]]], store: Store, audit: AuditSink) -> None:
+        self._store = store
+        self._audit = audit
+        self.stations: dict[str, StationState] = {sid: StationState(sid, frozenset(g)) for sid, g in stations}
+        self._ready_listeners: list[Callable[[str], None]] = []
+        self._alarm_listeners: list[Callable[[Alarm], None]] = []
+        for record in store.stations():
+            state = self.stations.get(record.id)
+            if state is not None:
+                state.version, state.capabilities, state.last_seen = (
+                    record.version,
+                    record.capabilities,
+                    record.last_seen,
+                )
+
+    def on_ready(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(station_id)` whenever a connected station's capabilities are (re)read."""
+        self._ready_listeners.append(listener)
+
+    def on_alarm(self, listener: Callable[[Alarm], None]) -> None:
+        self._alarm_listeners.append(listener)
+
+    def members(self, group: str) -> list[str]:
+        return sorted(s.id for s in self.stations.values() if group in s.groups)
+
+    def groups(self) -> set[str]:
+        return {g for s in self.stations.values() for g in s.groups}
+
+    # -- StationEvents -----------------------------------------------------------------------------------------
+
+    def station_connected(self, station_id: str, version: OcppVersion, at: datetime) -> None:
+        state = self.stations[station_id]
+        if state.version is not None and state.version is not version:
+            state.capabilities = None  # a different protocol version means different abilities: read them again
+        state.version, state.connected, state.last_seen = version, True, at
+        state.capabilities_ready.clear()
+        self._store.station_connected(station_id, version, at)
+        self._audit.append("station.connected", {"version": version.value}, at=at, station_id=station_id)
+
+    def station_disconnected(self, station_id: str, at: datetime) -> None:
+        state = self.stations[station_id]
+        state.connected, state.last_seen = False, at
+        state.capabilities_ready.clear()
+        self._store.station_disconnected(station_id, at)
+        self._audit.append("station.disconnected", {}, at=at, station_id=station_id)
+
+    def station_booted(self, station_id: str, boot: Mapping[str, Any], at: datetime) -> None:
+        self.stations[station_id].last_seen = at
+        self._store.station_boot(station_id, dict(boot))
+        self._audit.append(
+            "station.message", {"action": "BootNotification", "payload": dict(boot)}, at=at, station_id=station_id
+        )
+
+    def station_capabilities(self, station_id: str, caps: StationCapabilities, at: datetime) -> None:
+        state = self.stations[station_id]
+        state.capabilities = caps
+        state.capabilities_ready.set()
+        self._store.station_capabilities(station_id, caps)
+        self._audit.append("station.capabilities", caps.model_dump(mode="json"), at=at, station_id=station_id)
+        for listener in self._ready_listeners:
+            listener(station_id)
+
+    def station_power(self, station_id: str, watts: float, at: datetime) -> None:
+        state = self.stations[station_id]
+        state.power_w, state.power_at, state.last_seen = watts, at, at
+
+    def station_alarm(self, alarm: Alarm) -> None:
+        self.stations[alarm.station_id].last_alarm = alarm
+        self._audit.append(
+            "station.alarm", alarm.model_dump(mode="json", exclude={"raw"}), at=alarm.at, station_id=alarm.station_id
+        )
+        for listener in self._alarm_listeners:
+            listener(alarm)
+
+    def station_message(
+        self, station_id: str, action: str, payload: Mapping[str, Any], message_id: str, at: datetime
+    ) -> None:
+        self.stations[station_id].last_seen = at
+        if action in _AUDITED_MESSAGES:
+            self._audit.append(
+                "station.message",
+                {"action": action, "payload": dict(payload)},
+                at=at,
+                station_id=station_id,
+                message_id=message_id,
+            )
+
+    def protocol_error(
+        self, station_id: str, code: str, description: str, message_id: str, at: datetime, *, by_station: bool
+    ) -> None:
+        self._audit.append(
+            "input.rejected",
+            {"source": "ocpp", "code": code, "description": description, "by_station": by_station},
+            at=at,
+            station_id=station_id,
+            message_id=message_id,
+        )

@@ -1,0 +1,129 @@
+"""Wiring: builds the gateway's parts from configuration and runs them (DESIGN.md, "Seams").
+
+This is the one place that knows every part; adding a utility protocol adds one line here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.api import build_app
+from gateway.audit import AuditLog
+from gateway.clock import Clock, SystemClock
+from gateway.config import GatewayConfig, StationConfig
+from gateway.dispatch import Dispatcher, DispatchSettings
+from gateway.fleet import Fleet
+from gateway.model import Directive, OcppVersion, StationOutcome
+from gateway.store import DirectiveRecord, Store
+from gateway.tls import server_context
+from protocols.ocpp.auth import verify_password
+from protocols.ocpp.server import PREFERENCE, EndpointSettings, OcppServer
+
+log = logging.getLogger(__name__)
+
+
+class ConfiguredStations:
+    """StationDirectory over the configured station list."""
+
+    def __init__(self, stations: Sequence[StationConfig]) -> None:
+        self._stations = {s.id: s for s in stations}
+
+    def known(self, station_id: str) -> bool:
+        return station_id in self._stations
+
+    def check_password(self, station_id: str, password: str) -> bool:
+        station = self._stations.get(station_id)
+        return bool(station and station.password_hash and verify_password(password, station.password_hash))
+
+    def versions(self, station_id: str) -> Sequence[OcppVersion]:
+        station = self._stations.get(station_id)
+        return tuple(station.versions) if station and station.versions else PREFERENCE
+
+
+@dataclass
+class Gateway:
+    """A running gateway: store, audit, fleet registry, OCPP endpoint, dispatcher and operator API."""
+
+    config: GatewayConfig
+    clock: Clock
+    store: Store
+    audit: AuditLog
+    fleet: Fleet
+    ocpp: OcppServer
+    dispatcher: Dispatcher
+    _api_runner: web.AppRunner
+    _api_site: web.TCPSite | None = None
+
+    @classmethod
+    def build(cls, config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:
+        clock = clock or SystemClock()
+        store = Store(config.database)
+        store.mark_all_disconnected()
+        audit = AuditLog.open(config.database, config.certs_dir)
+        fleet = Fleet(((s.id, s.groups) for s in config.stations), store, audit)
+        oc = config.ocpp
+        ssl_context = None
+        if oc.security_profile >= 2:
+            assert oc.tls_cert is not None
+            assert oc.tls_key is not None
+            ssl_context = server_context(
+                oc.tls_cert, oc.tls_key, client_ca=oc.client_ca, require_client_cert=oc.security_profile == 3
+            )
+        endpoint = EndpointSettings(
+            host=oc.host,
+            port=oc.port,
+            path=oc.path,
+            security_profile=oc.security_profile,
+            call_timeout_s=oc.call_timeout_s,
+            max_message_bytes=oc.max_message_bytes,
+            heartbeat_s=oc.heartbeat_s,
+            compression=oc.compression,
+        )
+        ocpp = OcppServer(ConfiguredStations(config.stations), fleet, clock, endpoint, ssl_context)
+        dispatcher = Dispatcher(store, fleet, ocpp, audit, clock, DispatchSettings(call_timeout_s=oc.call_timeout_s))
+        app = build_app(
+            dispatcher=dispatcher,
+            fleet=fleet,
+            store=store,
+            audit=audit,
+            clock=clock,
+            token=config.api.bearer(),
+            ready=lambda: ocpp.listening and store.writable(),
+        )
+        return cls(config, clock, store, audit, fleet, ocpp, dispatcher, web.AppRunner(app, access_log=None))
+
+    @property
+    def api_url(self) -> str:
+        assert self._api_runner.addresses, "API not started"
+        port = self._api_runner.addresses[0][1]
+        return f"http://{self.config.api.host}:{port}"
+
+    async def submit(self, directive: Directive) -> DirectiveRecord:
+        """The Python API: hand the gateway a canonical directive (same as POST /api/directives)."""
+        return await self.dispatcher.submit(directive)
+
+    async def outcomes(self, directive_id: str) -> list[StationOutcome]:
+        """Per-station outcomes once the directive's fan-out has finished."""
+        return await self.dispatcher.wait(directive_id)
+
+    async def start(self) -> None:
+        await self.ocpp.start()
+        await self._api_runner.setup()
+        self._api_site = web.TCPSite(self._api_runner, self.config.api.host, self.config.api.port)
+        await self._api_site.start()
+        self.audit.append(
+            "config.changed", {"event": "gateway started", "stations": len(self.config.stations)}, at=self.clock.now()
+        )
+        log.info("gateway started: OCPP %s, API %s", self.ocpp.url, self.api_url)
+
+    async def stop(self) -> None:
+        await self.ocpp.stop()
+        await self.dispatcher.close()
+        await self._api_runner.cleanup()
+        self.audit.checkpoint(self.clock.now())
+        self.audit.close()
+        self.store.close()

@@ -1,0 +1,208 @@
+"""SQLite persistence of stations, directives and per-station outcomes (one file, WAL).
+
+Outcomes are written, with the commands planned for them, before anything is sent: after a crash the gateway
+knows what it was about to tell each station. synchronous=NORMAL keeps every commit across a process crash; the
+audit log (gateway/audit) has its own stricter durability for the compliance record.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities, StationOutcome
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stations (
+    id TEXT PRIMARY KEY,
+    version TEXT,
+    capabilities TEXT,
+    boot TEXT,
+    connected INTEGER NOT NULL DEFAULT 0,
+    last_seen TEXT
+);
+CREATE TABLE IF NOT EXISTS directives (
+    number INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    directive_id TEXT NOT NULL REFERENCES directives(id),
+    station_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    PRIMARY KEY (directive_id, station_id)
+);
+CREATE INDEX IF NOT EXISTS outcomes_station ON outcomes(station_id, status);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectiveRecord:
+    number: int
+    directive: Directive
+    state: DirectiveState
+    created: datetime
+    updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StationRecord:
+    id: str
+    version: OcppVersion | None
+    capabilities: StationCapabilities | None
+    connected: bool
+    last_seen: datetime | None
+
+
+class Store:
+    """The gateway's state. Synchronous and short: every call is one small transaction."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def writable(self) -> bool:
+        """Readiness probe: a write transaction can be opened."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            return False
+        return True
+
+    # -- stations ----------------------------------------------------------------------------------------------
+
+    def station_connected(self, station_id: str, version: OcppVersion, at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO stations(id, version, connected, last_seen) VALUES (?, ?, 1, ?) "
+            "ON CONFLICT(id) DO UPDATE SET version=excluded.version, connected=1, last_seen=excluded.last_seen",
+            (station_id, version.value, at.isoformat()),
+        )
+
+    def station_disconnected(self, station_id: str, at: datetime) -> None:
+        self._db.execute("UPDATE stations SET connected=0, last_seen=? WHERE id=?", (at.isoformat(), station_id))
+
+    def station_capabilities(self, station_id: str, caps: StationCapabilities) -> None:
+        self._db.execute("UPDATE stations SET capabilities=? WHERE id=?", (caps.model_dump_json(), station_id))
+
+    def station_boot(self, station_id: str, boot: dict[str, object]) -> None:
+        self._db.execute("UPDATE stations SET boot=? WHERE id=?", (json.dumps(boot), station_id))
+
+    def mark_all_disconnected(self) -> None:
+        """At start-up no station is connected, whatever the last run left behind."""
+        self._db.execute("UPDATE stations SET connected=0")
+
+    def stations(self) -> list[StationRecord]:
+        rows = self._db.execute("SELECT id, version, capabilities, connected, last_seen FROM stations ORDER BY id")
+        return [
+            StationRecord(
+                id=r[0],
+                version=OcppVersion(r[1]) if r[1] else None,
+                capabilities=StationCapabilities.model_validate_json(r[2]) if r[2] else None,
+                connected=bool(r[3]),
+                last_seen=datetime.fromisoformat(r[4]) if r[4] else None,
+            )
+            for r in rows
+        ]
+
+    # -- directives --------------------------------------------------------------------------------------------
+
+    def add_directive(self, directive: Directive, state: DirectiveState, at: datetime) -> int:
+        """Persist a new directive; its number (unique, increasing) keys the OCPP ids derived from it."""
+        cur = self._db.execute(
+            "INSERT INTO directives(id, body, state, created, updated) VALUES (?, ?, ?, ?, ?)",
+            (directive.id, directive.model_dump_json(), state.value, at.isoformat(), at.isoformat()),
+        )
+        number = cur.lastrowid
+        assert number is not None
+        return number
+
+    def set_directive_state(self, directive_id: str, state: DirectiveState, at: datetime) -> None:
+        self._db.execute(
+            "UPDATE directives SET state=?, updated=? WHERE id=?", (state.value, at.isoformat(), directive_id)
+        )
+
+    def directive(self, directive_id: str) -> DirectiveRecord | None:
+        row = self._db.execute(
+            "SELECT number, body, state, created, updated FROM directives WHERE id=?", (directive_id,)
+        ).fetchone()
+        return _directive_record(row) if row else None
+
+    def directives(self, states: Iterable[DirectiveState] | None = None, limit: int = 1000) -> list[DirectiveRecord]:
+        sql = "SELECT number, body, state, created, updated FROM directives"
+        args: list[object] = []
+        wanted = [s.value for s in states] if states is not None else None
+        if wanted is not None:
+            sql += f" WHERE state IN ({','.join('?' * len(wanted))})"
+            args.extend(wanted)
+        sql += " ORDER BY number DESC LIMIT ?"
+        args.append(limit)
+        return [_directive_record(r) for r in self._db.execute(sql, args)]
+
+    # -- outcomes ----------------------------------------------------------------------------------------------
+
+    def save_outcomes(self, outcomes: Sequence[StationOutcome], at: datetime) -> None:
+        """Upsert per-station outcomes in one transaction."""
+        rows = [(o.directive_id, o.station_id, o.status.value, o.model_dump_json(), at.isoformat()) for o in outcomes]
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO outcomes(directive_id, station_id, status, body, updated) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(directive_id, station_id) DO UPDATE SET status=excluded.status, body=excluded.body, "
+                "updated=excluded.updated",
+                rows,
+            )
+
+    def outcomes(self, directive_id: str) -> list[StationOutcome]:
+        rows = self._db.execute(
+            "SELECT body FROM outcomes WHERE directive_id=? ORDER BY station_id", (directive_id,)
+        ).fetchall()
+        return [StationOutcome.model_validate_json(r[0]) for r in rows]
+
+    def station_outcomes(self, station_id: str, statuses: Iterable[str]) -> list[StationOutcome]:
+        wanted = list(statuses)
+        rows = self._db.execute(
+            f"SELECT body FROM outcomes WHERE station_id=? AND status IN ({','.join('?' * len(wanted))})",
+            (station_id, *wanted),
+        ).fetchall()
+        return [StationOutcome.model_validate_json(r[0]) for r in rows]
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _directive_record(row: tuple[int, str, str, str, str]) -> DirectiveRecord:
+    return DirectiveRecord(
+        number=row[0],
+        directive=Directive.model_validate_json(row[1]),
+        state=DirectiveState(row[2]),
+        created=datetime.fromisoformat(row[3]),
+        updated=datetime.fromisoformat(row[4]),
+    )

@@ -1,0 +1,82 @@
+"""Shared test helpers: a gateway on free ports with real SQLite, and raw OCPP-J clients."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+from gateway.config import ApiConfig, GatewayConfig, OcppConfig, StationConfig
+from gateway.runtime import Gateway
+from protocols.ocpp.auth import hash_password
+
+PASSWORD = "correct-horse-battery-staple-42"
+TOKEN = "test-operator-token"
+
+
+@cache
+def password_hash() -> str:
+    """One scrypt hash shared by all test stations (hashing is deliberately slow)."""
+    return hash_password(PASSWORD)
+
+
+def station_configs(ids: Sequence[str], groups: Sequence[str] = ()) -> list[StationConfig]:
+    return [StationConfig(id=i, password_hash=password_hash(), groups=list(groups)) for i in ids]
+
+
+def make_config(tmp_path: Path, stations: Sequence[StationConfig], **ocpp: Any) -> GatewayConfig:
+    settings = {"port": 0, "security_profile": 1, "call_timeout_s": 5.0, "heartbeat_s": 60, **ocpp}
+    return GatewayConfig(
+        data_dir=tmp_path / "data",
+        certs_dir=tmp_path / "certs",
+        ocpp=OcppConfig(**settings),
+        api=ApiConfig(port=0, token=TOKEN),
+        stations=list(stations),
+    )
+
+
+@asynccontextmanager
+async def running(config: GatewayConfig) -> AsyncIterator[Gateway]:
+    gateway = Gateway.build(config)
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+def basic(user: str, password: str = PASSWORD) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@asynccontextmanager
+async def raw_station(
+    url: str, station_id: str, subprotocols: Sequence[str] = ("ocpp2.1",), password: str | None = PASSWORD
+) -> AsyncIterator[ClientConnection]:
+    """A bare OCPP-J client: the test writes and reads frames itself."""
+    headers = basic(station_id, password) if password is not None else {}
+    offered = [Subprotocol(p) for p in subprotocols]
+    async with connect(f"{url}/{station_id}", subprotocols=offered, additional_headers=headers) as ws:
+        yield ws
+
+
+async def call(ws: ClientConnection, message_id: str, action: str, payload: dict[str, Any]) -> list[Any]:
+    """Send a CALL and return the frame answering it, skipping CALLs the gateway sends meanwhile."""
+    await ws.send(json.dumps([2, message_id, action, payload]))
+    return await answer_to(ws, message_id)
+
+
+async def answer_to(ws: ClientConnection, message_id: str) -> list[Any]:
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if frame[0] in (3, 4) and frame[1] == message_id:
+            return list(frame)
