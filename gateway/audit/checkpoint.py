@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -71,7 +71,7 @@ def key_fingerprint(key: Ed25519PublicKey) -> str:
 def public_key_from_pem(pem: bytes) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(pem)
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:  # a flipped bit in the algorithm OID gives the latter
         raise CheckpointError(f"not a PEM public key: {exc}") from exc
     if not isinstance(key, Ed25519PublicKey):
         raise CheckpointError("public key is not Ed25519")
