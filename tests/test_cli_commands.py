@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from gateway.cli import main
 from gateway.demo import SAMPLE_DIRECTIVE
 from protocols.ocpp.auth import verify_password
+from tests.support import PASSWORD, make_config, running, station_configs
 
 ROOT = Path(__file__).parents[1]
 
@@ -80,3 +82,21 @@ def test_hash_password_output_verifies(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["hash-password", "--password", "a-long-enough-password"]) == 0
     assert verify_password("a-long-enough-password", capsys.readouterr().out.strip())
     assert main(["hash-password", "--password", "short"]) == 1
+
+
+async def test_sim_stations_command_connects_a_fleet_to_a_running_gateway(tmp_path: Path) -> None:
+    """`dergw sim stations` in its own process against a gateway in this one: all stations boot and report."""
+    ids = [f"SIM{i:05d}" for i in range(1, 7)]
+    async with running(make_config(tmp_path, station_configs(ids))) as gw:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway.cli", "sim", "stations", "--url", gw.ocpp.url, "--count", "6",
+            "--version", "2.1", "--version", "2.0.1", "--version", "1.6", "--password", PASSWORD,
+            "--seconds", "3", "--status-interval", "1",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await asyncio.wait_for(asyncio.gather(*(gw.fleet.stations[sid].capabilities_ready.wait() for sid in ids)), 30)
+        versions = sorted(str(gw.fleet.stations[sid].version) for sid in ids)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert versions == ["ocpp1.6"] * 2 + ["ocpp2.0.1"] * 2 + ["ocpp2.1"] * 2
+    assert "booted=6" in out.decode()
