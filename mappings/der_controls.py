@@ -34,19 +34,8 @@ from mappings.decisions import (
     SWAPPED_AXES,
     UNTIL_CANCELLED_DER_DURATION_S,
 )
-from mappings.naming import CURVE_TYPE, SETTING_TYPE, VERSION_LABEL, readable
+from mappings.naming import CURVE_TYPE, SETTING_TYPE, VERSION_LABEL, der_setting_field, readable
 from mappings.units import nearest, timestamp, toward_zero
-
-#: The SetDERControlRequest field for each controlType (R04.FR.16); every curve type uses `curve`.
-FIELD: dict[str, str] = {
-    "FixedPFAbsorb": "fixedPFAbsorb",
-    "FixedPFInject": "fixedPFInject",
-    "FixedVar": "fixedVar",
-    "LimitMaxDischarge": "limitMaxDischarge",
-    "FreqDroop": "freqDroop",
-    "EnterService": "enterService",
-    "Gradients": "gradient",
-}
 
 _VAR_UNIT = {
     VarReference.PCT_MAX_VAR: "PctMaxVar",
@@ -93,7 +82,7 @@ def build(
             "isDefault": directive.is_default,
             "controlId": control_id(number, control_type),
             "controlType": control_type,
-            FIELD.get(control_type, "curve"): setting,
+            der_setting_field(control_type): setting,
         }
         commands.append(OcppCommand("SetDERControl", payload, (name,), note))
     return commands, unsupported

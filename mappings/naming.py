@@ -4,7 +4,29 @@ from __future__ import annotations
 
 from typing import Final
 
+from ocpp.v21.enums import DERControlEnumType
+
 from gateway.model import CurveKind, OcppVersion, OperationMode
+
+#: Every OCPP 2.1 DERControlEnumType value, in schema order (from the `ocpp` package's enum).
+DER_CONTROL_TYPES: Final[tuple[str, ...]] = tuple(member.value for member in DERControlEnumType)
+
+#: The SetDERControlRequest field for each control type that has its own (R04.FR.16); every curve type uses `curve`.
+DER_SETTING_FIELD: Final[dict[str, str]] = {
+    "FixedPFAbsorb": "fixedPFAbsorb",
+    "FixedPFInject": "fixedPFInject",
+    "FixedVar": "fixedVar",
+    "LimitMaxDischarge": "limitMaxDischarge",
+    "FreqDroop": "freqDroop",
+    "EnterService": "enterService",
+    "Gradients": "gradient",
+}
+
+
+def der_setting_field(control_type: str) -> str:
+    """The SetDERControlRequest field that carries `control_type` (R04.FR.16/17: only that one may be present)."""
+    return DER_SETTING_FIELD.get(control_type, "curve")
+
 
 VERSION_LABEL: Final[dict[OcppVersion, str]] = {
     OcppVersion.V21: "OCPP 2.1",

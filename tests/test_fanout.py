@@ -20,19 +20,14 @@ import pytest
 from gateway.demo import SAMPLE_DIRECTIVE
 from gateway.model import Directive, OcppVersion, OutcomeStatus, StationOutcome
 from gateway.runtime import Gateway
+from mappings.naming import DER_CONTROL_TYPES
 from protocols.ocpp import schemas
 from protocols.ocpp.simulator import SimBehaviour, SimStation, StationSpec
 from tests.support import PASSWORD, make_config, running, station_configs
 
 Spec = tuple[str, OcppVersion, dict[str, Any]]
 V21, V201, V16 = OcppVersion.V21, OcppVersion.V201, OcppVersion.V16
-ALL_DER_MODES = frozenset(
-    {
-        "EnterService", "FreqDroop", "FreqWatt", "FixedPFAbsorb", "FixedPFInject", "FixedVar", "Gradients",
-        "HFMustTrip", "HFMayTrip", "HVMustTrip", "HVMomCess", "HVMayTrip", "LimitMaxDischarge", "LFMustTrip",
-        "LVMustTrip", "LVMomCess", "LVMayTrip", "PowerMonitoringMustTrip", "VoltVar", "VoltWatt", "WattPF", "WattVar",
-    }
-)  # fmt: skip
+ALL_DER_MODES = frozenset(DER_CONTROL_TYPES)
 
 
 def assert_schema_valid(station: SimStation) -> None:

@@ -29,37 +29,14 @@ from gateway.model import (
     TargetScope,
     VarReference,
 )
+from mappings.naming import DER_CONTROL_TYPES
 
 T = TypeVar("T")
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 START = datetime(2026, 1, 2, 4, 0, tzinfo=UTC)
 
-#: Every OCPP 2.1 DERControlEnumType value.
-DER_TYPES = (
-    "EnterService",
-    "FreqDroop",
-    "FreqWatt",
-    "FixedPFAbsorb",
-    "FixedPFInject",
-    "FixedVar",
-    "Gradients",
-    "HFMustTrip",
-    "HFMayTrip",
-    "HVMustTrip",
-    "HVMomCess",
-    "HVMayTrip",
-    "LimitMaxDischarge",
-    "LFMustTrip",
-    "LVMustTrip",
-    "LVMomCess",
-    "LVMayTrip",
-    "PowerMonitoringMustTrip",
-    "VoltVar",
-    "VoltWatt",
-    "WattPF",
-    "WattVar",
-)
+DER_TYPES = DER_CONTROL_TYPES
 ALL_MODES = frozenset(OperationMode)
 
 

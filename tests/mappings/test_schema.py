@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from ocpp.v21.enums import DERControlEnumType
 
 from gateway.model import (
     Controls,
@@ -16,12 +15,14 @@ from gateway.model import (
     StationCapabilities,
 )
 from mappings import map_clear, map_directive
-from protocols.ocpp.schemas import validate
+from protocols.ocpp.schemas import schema, validate
 from tests.mappings.samples import DER_TYPES, NOW, curve, der_controls, directive, v21
 
 
-def test_samples_cover_every_der_control_type_of_the_official_enum() -> None:
-    assert set(DER_TYPES) == {member.value for member in DERControlEnumType}
+def test_der_control_types_are_those_of_the_official_schema() -> None:
+    """The enum from the `ocpp` package agrees with the OCA JSON schema the frames are validated against."""
+    enum = schema(OcppVersion.V21, "SetDERControl", False)["definitions"]["DERControlEnumType"]["enum"]
+    assert list(DER_TYPES) == enum
 
 
 @pytest.mark.parametrize("control_type", DER_TYPES)

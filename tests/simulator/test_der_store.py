@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.model import OcppVersion
+from mappings.naming import DER_CONTROL_TYPES as CONTROL_TYPES
 from protocols.ocpp.schemas import validate
-from protocols.ocpp.simulator.der_store import CONTROL_TYPES, DerStore, StartStop, format_time, report_payloads
+from protocols.ocpp.simulator.der_store import DerStore, StartStop, format_time, report_payloads
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 ALL = frozenset(CONTROL_TYPES)

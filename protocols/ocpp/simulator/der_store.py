@@ -16,42 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-#: DERControlEnumType, in schema order.
-CONTROL_TYPES: tuple[str, ...] = (
-    "EnterService",
-    "FreqDroop",
-    "FreqWatt",
-    "FixedPFAbsorb",
-    "FixedPFInject",
-    "FixedVar",
-    "Gradients",
-    "HFMustTrip",
-    "HFMayTrip",
-    "HVMustTrip",
-    "HVMomCess",
-    "HVMayTrip",
-    "LimitMaxDischarge",
-    "LFMustTrip",
-    "LVMustTrip",
-    "LVMomCess",
-    "LVMayTrip",
-    "PowerMonitoringMustTrip",
-    "VoltVar",
-    "VoltWatt",
-    "WattPF",
-    "WattVar",
-)
+from mappings.naming import DER_SETTING_FIELD, der_setting_field
 
-_SPECIAL_FIELDS = {
-    "FixedPFAbsorb": "fixedPFAbsorb",
-    "FixedPFInject": "fixedPFInject",
-    "FixedVar": "fixedVar",
-    "LimitMaxDischarge": "limitMaxDischarge",
-    "FreqDroop": "freqDroop",
-    "EnterService": "enterService",
-    "Gradients": "gradient",
-}
-CONTROL_FIELDS = frozenset({*_SPECIAL_FIELDS.values(), "curve"})
+CONTROL_FIELDS = frozenset({*DER_SETTING_FIELD.values(), "curve"})
 #: Control types that exist only as defaults (R04.FR.14/15).
 DEFAULT_ONLY = frozenset({"EnterService", "Gradients"})
 #: Largest array in one ReportDERControlRequest (schema maxItems).
@@ -60,7 +27,7 @@ REPORT_CHUNK = 24
 
 def control_field(control_type: str) -> str:
     """The SetDERControlRequest field that carries `control_type` (R04.FR.16)."""
-    return _SPECIAL_FIELDS.get(control_type, "curve")
+    return der_setting_field(control_type)
 
 
 def parse_time(text: str) -> datetime:

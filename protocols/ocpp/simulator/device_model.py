@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from gateway.model import OcppVersion
-from protocols.ocpp.simulator.der_store import CONTROL_TYPES, format_time
+from mappings.naming import DER_CONTROL_TYPES as CONTROL_TYPES
+from protocols.ocpp.simulator.der_store import format_time
 
 OPERATION_MODES = (
     "Idle",
