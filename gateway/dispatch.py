@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.clock import Clock
 from gateway.fleet import Fleet
-from gateway.interfaces import AuditSink, Reply, ReplyKind, StationLink
+from gateway.interfaces import AuditSink, DirectiveEvent, DirectiveEventKind, Reply, ReplyKind, StationLink
 from gateway.model import (
     CommandOutcome,
     Directive,
@@ -27,10 +27,13 @@ from gateway.model import (
     TargetScope,
     UnsupportedControl,
 )
+from gateway.schedule import station_window
 from gateway.store import DirectiveRecord, Store
 from mappings import MappingResult, OcppCommand, map_clear, map_directive
 
 log = logging.getLogger(__name__)
+
+EventListener = Callable[[DirectiveEvent], Awaitable[None]]
 
 #: Station answers (the `status` field of Set*/Clear* responses) and what they mean for the outcome.
 _ANSWER_STATUS = {
@@ -77,6 +80,8 @@ class Dispatcher:
         self.settings = settings or DispatchSettings()
         self._runs: dict[str, asyncio.Task[list[StationOutcome]]] = {}
         self._resends: set[asyncio.Task[None]] = set()
+        self._listeners: list[EventListener] = []
+        self._tick_lock = asyncio.Lock()
         fleet.on_ready(self._station_ready)
 
     def resolve(self, directive: Directive) -> list[str]:
@@ -108,7 +113,8 @@ class Dispatcher:
             directive_id=directive.id,
             signal_id=directive.source.signal_id,
         )
-        self._runs[directive.id] = asyncio.create_task(self._fanout(directive, number, stations))
+        await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
+        self._runs[directive.id] = asyncio.create_task(self._fanout(directive, number, stations, now))
         record = self._store.directive(directive.id)
         assert record is not None
         return record
@@ -121,10 +127,14 @@ class Dispatcher:
         return self._store.outcomes(directive_id)
 
     async def cancel(self, directive_id: str) -> DirectiveRecord:
-        """Remove a directive from every station that holds it (ClearDERControl / ClearChargingProfile)."""
+        """Remove a directive from every station that holds it (ClearDERControl / ClearChargingProfile).
+
+        Cancelling a directive that already ended (completed or cancelled) changes nothing."""
         record = self._store.directive(directive_id)
         if record is None:
             raise KeyError(directive_id)
+        if record.state in (DirectiveState.CANCELLED, DirectiveState.COMPLETED):
+            return record
         run = self._runs.get(directive_id)
         if run is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,6 +146,8 @@ class Dispatcher:
             o for o in self._store.outcomes(directive_id) if any(c.status is OutcomeStatus.ACCEPTED for c in o.commands)
         ]
         await asyncio.gather(*(self._clear_station(record, o) for o in holders))
+        outcomes = tuple(self._store.outcomes(directive_id))
+        await self._emit(DirectiveEvent(directive_id, DirectiveEventKind.CANCELLED, self._clock.now(), outcomes))
         refreshed = self._store.directive(directive_id)
         assert refreshed is not None
         return refreshed
@@ -148,22 +160,87 @@ class Dispatcher:
 
     # -- fan-out -----------------------------------------------------------------------------------------------
 
-    async def _fanout(self, directive: Directive, number: int, stations: Sequence[str]) -> list[StationOutcome]:
-        outcomes = await asyncio.gather(*(self._apply(directive, number, sid) for sid in stations))
+    async def _fanout(
+        self, directive: Directive, number: int, stations: Sequence[str], received: datetime
+    ) -> list[StationOutcome]:
+        outcomes = await asyncio.gather(*(self._apply(directive, number, sid, received) for sid in stations))
         now = self._clock.now()
-        start = directive.start or now
-        state = DirectiveState.SCHEDULED if start > now else DirectiveState.ACTIVE
-        if self._store.directive(directive.id) is not None:
-            current = self._store.directive(directive.id)
-            if current is not None and current.state is DirectiveState.RECEIVED:
-                self._store.set_directive_state(directive.id, state, now)
         counts: dict[str, int] = {}
         for o in outcomes:
             counts[o.status.value] = counts.get(o.status.value, 0) + 1
-        self._audit.append(f"directive.{state.value}", {"outcomes": counts}, at=now, directive_id=directive.id)
+        current = self._store.directive(directive.id)
+        if current is not None and current.state is DirectiveState.RECEIVED:
+            self._store.set_directive_state(directive.id, DirectiveState.SCHEDULED, now)
+            self._audit.append("directive.scheduled", {"outcomes": counts}, at=now, directive_id=directive.id)
+            refused = {OutcomeStatus.REJECTED, OutcomeStatus.NOT_SUPPORTED, OutcomeStatus.ERROR}
+            kind = (
+                DirectiveEventKind.REJECTED
+                if outcomes and all(o.status in refused for o in outcomes)
+                else DirectiveEventKind.PARTIAL
+                if any(o.status is not OutcomeStatus.ACCEPTED for o in outcomes)
+                else DirectiveEventKind.SCHEDULED
+            )
+            await self._emit(DirectiveEvent(directive.id, kind, now, tuple(outcomes)))
+            await self.tick()
         return list(outcomes)
 
-    async def _apply(self, directive: Directive, number: int, station_id: str) -> StationOutcome:
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def on_event(self, listener: EventListener) -> None:
+        """Call `listener` with every DirectiveEvent (the runtime routes them to the directive's source)."""
+        self._listeners.append(listener)
+
+    async def _emit(self, event: DirectiveEvent) -> None:
+        for listener in self._listeners:
+            await listener(event)
+
+    async def tick(self) -> datetime | None:
+        """Move directives whose start or end has passed (scheduled -> active -> completed); return the next due
+        time. Starts and ends are the directive's nominal window; stations apply their randomized own."""
+        async with self._tick_lock:  # the timer and a fan-out may tick at once; each transition happens once
+            return await self._tick()
+
+    async def _tick(self) -> datetime | None:
+        now = self._clock.now()
+        due: list[datetime] = []
+        for record in self._store.directives([DirectiveState.SCHEDULED, DirectiveState.ACTIVE]):
+            d = record.directive
+            if d.is_default:
+                if record.state is DirectiveState.SCHEDULED:
+                    await self._transition(record, DirectiveState.ACTIVE, DirectiveEventKind.STARTED, now)
+                continue
+            start = d.start or record.created
+            end = d.end(record.created)
+            if record.state is DirectiveState.SCHEDULED:
+                if start > now:
+                    due.append(start)
+                    continue
+                await self._transition(record, DirectiveState.ACTIVE, DirectiveEventKind.STARTED, now)
+            if end is not None and end <= now:
+                await self._transition(record, DirectiveState.COMPLETED, DirectiveEventKind.COMPLETED, now)
+            elif end is not None:
+                due.append(end)
+        return min(due, default=None)
+
+    async def _transition(
+        self, record: DirectiveRecord, state: DirectiveState, kind: DirectiveEventKind, now: datetime
+    ) -> None:
+        self._store.set_directive_state(record.directive.id, state, now)
+        self._audit.append(
+            f"directive.{state.value}", {"number": record.number}, at=now, directive_id=record.directive.id
+        )
+        await self._emit(
+            DirectiveEvent(record.directive.id, kind, now, tuple(self._store.outcomes(record.directive.id)))
+        )
+
+    async def run_timer(self, *, max_wait_s: float = 1.0) -> None:
+        """Call tick() at each due time (at least every `max_wait_s`) until cancelled."""
+        while True:
+            due = await self.tick()
+            wait = max_wait_s if due is None else (due - self._clock.now()).total_seconds()
+            await asyncio.sleep(min(max(wait, 0.0), max_wait_s))
+
+    async def _apply(self, directive: Directive, number: int, station_id: str, received: datetime) -> StationOutcome:
         state = self._fleet.stations[station_id]
         now = self._clock.now()
         if not self._link.is_connected(station_id):
@@ -181,7 +258,13 @@ class Dispatcher:
             )
             self._record(outcome, "station capabilities unknown: kept, sent when they are read")
             return outcome
-        result = map_directive(directive, caps, number=number, now=self._clock.now(), evse_id=directive.target.evse_id)
+        result = map_directive(
+            _for_station(directive, station_id, received),
+            caps,
+            number=number,
+            now=self._clock.now(),
+            evse_id=directive.target.evse_id,
+        )
         return await self._send(directive.id, station_id, result)
 
     async def _send(self, directive_id: str, station_id: str, result: MappingResult) -> StationOutcome:
@@ -305,7 +388,17 @@ class Dispatcher:
             end = record.directive.end(record.created)
             if end is not None and end <= now:  # expired controls are never sent
                 continue
-            await self._apply(record.directive, record.number, station_id)
+            await self._apply(record.directive, record.number, station_id, record.created)
+
+
+def _for_station(directive: Directive, station_id: str, received: datetime) -> Directive:
+    """The directive as one station runs it: its own randomized start and duration (reproducible, see
+    gateway.schedule.randomize); unchanged when the directive is not randomized."""
+    if directive.is_default or not (directive.randomize_start_s or directive.randomize_duration_s):
+        return directive
+    window = station_window(directive, station_id, received=received)
+    duration = None if window.end is None else max(1.0, (window.end - window.start).total_seconds())
+    return directive.model_copy(update={"start": window.start, "duration_s": duration})
 
 
 def _judge(reply: Reply) -> tuple[OutcomeStatus, str | None, str | None]:

@@ -5,9 +5,10 @@ This is the one place that knows every part; adding a utility protocol adds one 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -17,9 +18,11 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig, StationConfig
 from gateway.dispatch import Dispatcher, DispatchSettings
 from gateway.fleet import Fleet
+from gateway.interfaces import UtilityAdapter
 from gateway.model import Directive, OcppVersion, StationOutcome
 from gateway.store import DirectiveRecord, Store
 from gateway.tls import server_context
+from gateway.utility import AlarmRelay, EventRouter, RuntimeSink
 from protocols.ocpp.auth import verify_password
 from protocols.ocpp.server import PREFERENCE, EndpointSettings, OcppServer
 
@@ -55,11 +58,17 @@ class Gateway:
     fleet: Fleet
     ocpp: OcppServer
     dispatcher: Dispatcher
+    adapters: Sequence[UtilityAdapter]
+    sink: RuntimeSink
+    alarms: AlarmRelay
     _api_runner: web.AppRunner
     _api_site: web.TCPSite | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:
+    def build(
+        cls, config: GatewayConfig, *, clock: Clock | None = None, adapters: Sequence[UtilityAdapter] = ()
+    ) -> Gateway:
         clock = clock or SystemClock()
         store = Store(config.database)
         store.mark_all_disconnected()
@@ -94,7 +103,12 @@ class Gateway:
             token=config.api.bearer(),
             ready=lambda: ocpp.listening and store.writable(),
         )
-        return cls(config, clock, store, audit, fleet, ocpp, dispatcher, web.AppRunner(app, access_log=None))
+        dispatcher.on_event(EventRouter(store, adapters))
+        alarms = AlarmRelay(adapters, clock)
+        fleet.on_alarm(alarms.add)
+        sink = RuntimeSink(dispatcher, audit, clock)
+        runner = web.AppRunner(app, access_log=None)
+        return cls(config, clock, store, audit, fleet, ocpp, dispatcher, adapters, sink, alarms, runner)
 
     @property
     def api_url(self) -> str:
@@ -115,12 +129,20 @@ class Gateway:
         await self._api_runner.setup()
         self._api_site = web.TCPSite(self._api_runner, self.config.api.host, self.config.api.port)
         await self._api_site.start()
+        self._tasks = [asyncio.create_task(self.dispatcher.run_timer()), asyncio.create_task(self.alarms.run())]
+        for adapter in self.adapters:
+            await adapter.start(self.sink)
         self.audit.append(
             "config.changed", {"event": "gateway started", "stations": len(self.config.stations)}, at=self.clock.now()
         )
         log.info("gateway started: OCPP %s, API %s", self.ocpp.url, self.api_url)
 
     async def stop(self) -> None:
+        for adapter in self.adapters:
+            await adapter.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.ocpp.stop()
         await self.dispatcher.close()
         await self._api_runner.cleanup()

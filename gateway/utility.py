@@ -1,0 +1,109 @@
+"""The runtime's side of the utility seam: the DirectiveSink adapters submit to, the routing of directive events
+back to the adapter a directive came from, and the alarm relay that classifies station alarms before they go up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from gateway.clock import Clock
+from gateway.dispatch import Dispatcher, TargetError
+from gateway.interfaces import AuditSink, DirectiveEvent, Signal, UtilityAdapter
+from gateway.model import Alarm, Directive
+from gateway.schedule.alarms import classify
+from gateway.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def _signal_data(signal: Signal) -> dict[str, object]:
+    return {
+        "protocol": signal.protocol.value,
+        "source": signal.source,
+        "sha256": signal.digest,
+        "size": signal.size,
+        "received_at": signal.received_at.isoformat(),
+    }
+
+
+class RuntimeSink:
+    """gateway.interfaces.DirectiveSink: every signal is audited, then becomes a directive, a cancel or a refusal."""
+
+    def __init__(self, dispatcher: Dispatcher, audit: AuditSink, clock: Clock) -> None:
+        self._dispatcher = dispatcher
+        self._audit = audit
+        self._clock = clock
+
+    async def submit(self, directive: Directive, signal: Signal) -> None:
+        self._audit.append("signal.received", _signal_data(signal), at=signal.received_at, signal_id=signal.signal_id)
+        try:
+            await self._dispatcher.submit(directive)
+        except TargetError as exc:
+            self.reject(signal, str(exc), code="target")
+
+    async def cancel(self, directive_id: str, signal: Signal, *, randomize_s: int = 0) -> None:
+        data = {**_signal_data(signal), "cancel": directive_id, "randomize_s": randomize_s}
+        self._audit.append("signal.received", data, at=signal.received_at, signal_id=signal.signal_id)
+        try:
+            await self._dispatcher.cancel(directive_id)
+        except KeyError:
+            self.reject(signal, f"cancel of unknown directive {directive_id}", code="unknown-directive")
+
+    def reject(self, signal: Signal, reason: str, *, code: str | None = None) -> None:
+        log.warning("%s signal from %s rejected: %s", signal.protocol.value, signal.source, reason)
+        self._audit.append(
+            "input.rejected",
+            {**_signal_data(signal), "reason": reason, "code": code},
+            at=self._clock.now(),
+            signal_id=signal.signal_id,
+        )
+
+
+class EventRouter:
+    """Sends each directive event to the adapter of the protocol the directive came from."""
+
+    def __init__(self, store: Store, adapters: Sequence[UtilityAdapter]) -> None:
+        self._store = store
+        self._adapters = adapters
+
+    async def __call__(self, event: DirectiveEvent) -> None:
+        record = self._store.directive(event.directive_id)
+        if record is None:
+            return
+        for adapter in self._adapters:
+            if adapter.protocol is record.directive.source.protocol:
+                try:
+                    await adapter.directive_event(event)
+                except Exception:  # one utility link's fault never stops the others
+                    log.exception("adapter %s failed on %s", adapter.protocol.value, event.kind.value)
+
+
+class AlarmRelay:
+    """Collects station alarms for `window_s`, classifies them (grid event or local fault) and reports them to
+    every adapter. `flush()` classifies what is pending now; the runtime calls it on a timer."""
+
+    def __init__(self, adapters: Sequence[UtilityAdapter], clock: Clock, *, window_s: float = 10.0) -> None:
+        self._adapters = adapters
+        self._clock = clock
+        self.window_s = window_s
+        self._pending: list[Alarm] = []
+
+    def add(self, alarm: Alarm) -> None:
+        self._pending.append(alarm)
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for report in classify(pending, now=self._clock.now(), window_s=self.window_s):
+            for adapter in self._adapters:
+                try:
+                    await adapter.alarm(report)
+                except Exception:  # one utility link's fault never stops the others
+                    log.exception("adapter %s failed to report an alarm", adapter.protocol.value)
+
+    async def run(self) -> None:
+        """Flush every `window_s` until cancelled."""
+        while True:
+            await asyncio.sleep(self.window_s)
+            await self.flush()
