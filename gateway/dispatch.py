@@ -119,6 +119,47 @@ class Dispatcher:
         assert record is not None
         return record
 
+    async def change(self, directive: Directive) -> DirectiveRecord:
+        """A utility changed a directive it sent before (same id).
+
+        The new version goes out under the same OCPP ids, so stations replace what they hold in place (a
+        SetDERControl or charging profile with a known id replaces it) with no gap; ids the new version no longer
+        uses are cleared, and stations no longer targeted are cleared. An identical resubmission changes nothing.
+        """
+        previous = self._store.directive(directive.id)
+        if previous is None:
+            return await self.submit(directive)
+        if previous.state in (DirectiveState.CANCELLED, DirectiveState.COMPLETED):
+            raise TargetError(f"directive {directive.id} has ended ({previous.state.value}); a change needs a new id")
+        if previous.directive == directive:
+            return previous
+        stations = self.resolve(directive)
+        run = self._runs.get(directive.id)
+        if run is not None:
+            await asyncio.shield(run)
+        now = self._clock.now()
+        self._store.replace_directive(directive, DirectiveState.RECEIVED, now)
+        self._audit.append(
+            "directive.created",
+            {
+                "directive": directive.model_dump(mode="json"),
+                "number": previous.number,
+                "stations": stations,
+                "changed": True,
+            },
+            at=now,
+            directive_id=directive.id,
+            signal_id=directive.source.signal_id,
+        )
+        await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
+        dropped = [o for o in self._store.outcomes(directive.id) if o.station_id not in stations]
+        self._runs[directive.id] = asyncio.create_task(
+            self._fanout(directive, previous.number, stations, previous.created, previous.directive, dropped)
+        )
+        record = self._store.directive(directive.id)
+        assert record is not None
+        return record
+
     async def wait(self, directive_id: str) -> list[StationOutcome]:
         """Outcomes once the fan-out of `directive_id` has finished."""
         run = self._runs.get(directive_id)
@@ -161,9 +202,18 @@ class Dispatcher:
     # -- fan-out -----------------------------------------------------------------------------------------------
 
     async def _fanout(
-        self, directive: Directive, number: int, stations: Sequence[str], received: datetime
+        self,
+        directive: Directive,
+        number: int,
+        stations: Sequence[str],
+        received: datetime,
+        previous: Directive | None = None,
+        dropped: Sequence[StationOutcome] = (),
     ) -> list[StationOutcome]:
-        outcomes = await asyncio.gather(*(self._apply(directive, number, sid, received) for sid in stations))
+        if previous is not None and dropped:
+            record = DirectiveRecord(number, previous, DirectiveState.ACTIVE, received, received)
+            await asyncio.gather(*(self._clear_station(record, o) for o in dropped))
+        outcomes = await asyncio.gather(*(self._apply(directive, number, sid, received, previous) for sid in stations))
         now = self._clock.now()
         counts: dict[str, int] = {}
         for o in outcomes:
@@ -240,7 +290,14 @@ class Dispatcher:
             wait = max_wait_s if due is None else (due - self._clock.now()).total_seconds()
             await asyncio.sleep(min(max(wait, 0.0), max_wait_s))
 
-    async def _apply(self, directive: Directive, number: int, station_id: str, received: datetime) -> StationOutcome:
+    async def _apply(
+        self,
+        directive: Directive,
+        number: int,
+        station_id: str,
+        received: datetime,
+        previous: Directive | None = None,
+    ) -> StationOutcome:
         state = self._fleet.stations[station_id]
         now = self._clock.now()
         if not self._link.is_connected(station_id):
@@ -265,6 +322,11 @@ class Dispatcher:
             now=self._clock.now(),
             evse_id=directive.target.evse_id,
         )
+        if previous is not None:  # a changed directive: clear the ids the new version no longer uses
+            kept = {_target_id(c) for c in result.commands}
+            old = map_clear(previous, caps, number=number, evse_id=previous.target.evse_id)
+            stale = tuple(c for c in old.commands if _target_id(c) not in kept)
+            result = MappingResult(commands=result.commands + stale, unsupported=result.unsupported)
         return await self._send(directive.id, station_id, result)
 
     async def _send(self, directive_id: str, station_id: str, result: MappingResult) -> StationOutcome:
@@ -310,6 +372,8 @@ class Dispatcher:
             station_id, command.action, command.payload, timeout=self.settings.call_timeout_s, message_id=message_id
         )
         status, answer, detail = _judge(reply)
+        if command.action.startswith("Clear") and answer in _CLEARED_ANSWERS:
+            status = OutcomeStatus.CLEARED
         answered = self._clock.now()
         data: dict[str, object] = {"kind": reply.kind.value, "status": answer or reply.kind.value}
         if reply.kind is ReplyKind.RESULT:
@@ -399,6 +463,19 @@ def _for_station(directive: Directive, station_id: str, received: datetime) -> D
     window = station_window(directive, station_id, received=received)
     duration = None if window.end is None else max(1.0, (window.end - window.start).total_seconds())
     return directive.model_copy(update={"start": window.start, "duration_s": duration})
+
+
+def _target_id(command: OcppCommand) -> str | None:
+    """The station-side id a command sets or clears (controlId, charging profile id), to match sets and clears."""
+    p = command.payload
+    found = (
+        p.get("controlId")
+        or p.get("chargingProfileId")
+        or p.get("id")
+        or (p.get("chargingProfile") or {}).get("id")
+        or (p.get("csChargingProfiles") or {}).get("chargingProfileId")
+    )
+    return None if found is None else str(found)
 
 
 def _judge(reply: Reply) -> tuple[OutcomeStatus, str | None, str | None]:

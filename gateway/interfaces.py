@@ -112,7 +112,8 @@ class DirectiveSink(Protocol):
     """What a utility adapter hands its normalized signals to (the runtime implements it)."""
 
     async def submit(self, directive: Directive, signal: Signal) -> None:
-        """A new or changed directive (same id = the utility changed it)."""
+        """A new or changed directive: the same id again means the utility changed it (an identical resubmission,
+        as polling produces, changes nothing)."""
         ...
 
     async def cancel(self, directive_id: str, signal: Signal, *, randomize_s: int = 0) -> None:

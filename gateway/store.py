@@ -134,6 +134,13 @@ class Store:
         assert number is not None
         return number
 
+    def replace_directive(self, directive: Directive, state: DirectiveState, at: datetime) -> None:
+        """A changed version of a directive: same id and number (so the same OCPP ids), new body."""
+        self._db.execute(
+            "UPDATE directives SET body=?, state=?, updated=? WHERE id=?",
+            (directive.model_dump_json(), state.value, at.isoformat(), directive.id),
+        )
+
     def set_directive_state(self, directive_id: str, state: DirectiveState, at: datetime) -> None:
         self._db.execute(
             "UPDATE directives SET state=?, updated=? WHERE id=?", (state.value, at.isoformat(), directive_id)

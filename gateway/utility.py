@@ -39,7 +39,7 @@ class RuntimeSink:
     async def submit(self, directive: Directive, signal: Signal) -> None:
         self._audit.append("signal.received", _signal_data(signal), at=signal.received_at, signal_id=signal.signal_id)
         try:
-            await self._dispatcher.submit(directive)
+            await self._dispatcher.change(directive)
         except TargetError as exc:
             self.reject(signal, str(exc), code="target")
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.clock import ManualClock
 from gateway.config import GatewayConfig
 from gateway.interfaces import (
     AlarmReport,
@@ -27,7 +26,7 @@ from gateway.model import Directive, OcppVersion, SourceProtocol
 from gateway.runtime import Gateway
 from gateway.schedule import station_window
 from mappings.units import timestamp
-from protocols.ocpp.simulator import SimStation
+from protocols.ocpp.simulator import ManualClock, SimStation
 from tests.support import PASSWORD, make_config, station_configs
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -73,7 +72,12 @@ async def gateway_at(config: GatewayConfig, clock: ManualClock, adapter: Recordi
 async def stations(
     gw: Gateway, ids: Sequence[str], version: OcppVersion = OcppVersion.V21
 ) -> AsyncIterator[dict[str, SimStation]]:
-    sims = {sid: SimStation(gw.ocpp.url, sid, version, password=PASSWORD, meter_interval=3600) for sid in ids}
+    """Simulated stations on the gateway's clock, so both sides agree on what is in force."""
+    clock = gw.clock
+    assert isinstance(clock, ManualClock)
+    sims = {
+        sid: SimStation(gw.ocpp.url, sid, version, password=PASSWORD, meter_interval=3600, clock=clock) for sid in ids
+    }
     try:
         await asyncio.gather(*(s.start() for s in sims.values()))
         await asyncio.gather(*(gw.fleet.stations[sid].capabilities_ready.wait() for sid in ids))
@@ -189,3 +193,44 @@ async def test_station_alarms_reach_the_adapter_classified(tmp_path: Path) -> No
         assert [sorted(a.station_id for a in r.alarms) for r in grid] == [["F1", "F2", "F3"]]
         assert [r.alarms[0].station_id for r in local] == ["L1"]
         assert len(gw.audit.query(kind="station.alarm")) == 4
+
+
+async def test_a_changed_directive_replaces_in_place_and_clears_what_it_dropped(tmp_path: Path) -> None:
+    clock, adapter = ManualClock(T0), RecordingAdapter()
+    async with (
+        gateway_at(make_config(tmp_path, station_configs(["A"])), clock, adapter) as gw,
+        stations(gw, ["A"]) as s,
+    ):
+        assert adapter.sink is not None
+        first = _curve_directive(id="chg", duration_s=3600)
+        first = first.model_copy(update={"controls": first.controls.model_copy(update={"import_limit_w": 5000.0})})
+        await adapter.sink.submit(first, _signal("v1", clock))
+        await gw.outcomes("chg")
+        profile_ids = {p["chargingProfile"]["id"] for a, p in s["A"].received if a == "SetChargingProfile"}
+        assert {c.control_type for c in s["A"].der} == {"VoltVar"}
+        # Polling hands the same version again: nothing is sent.
+        sent_before = len(s["A"].received)
+        await adapter.sink.submit(first, _signal("v1", clock))
+        assert len(s["A"].received) == sent_before
+        # The utility drops the curve and lowers the limit: same profile id (replaced in place), curve cleared.
+        second = Directive.model_validate(
+            {
+                "id": "chg",
+                "source": {"protocol": "ieee2030_5"},
+                "duration_s": 3600,
+                "controls": {"import_limit_w": 3000},
+            }
+        )
+        await adapter.sink.submit(second, _signal("v2", clock))
+        outcome = (await gw.outcomes("chg"))[0]
+        assert outcome.status.value == "accepted"
+        new = s["A"].received[sent_before:]
+        assert [a for a, _ in new] == ["SetChargingProfile", "ClearDERControl"]
+        assert new[0][1]["chargingProfile"]["id"] in profile_ids
+        assert new[0][1]["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] == 3000
+        assert [c for c in s["A"].der if not c.is_default] == []
+        assert gw.audit.query(directive_id="chg", kind="directive.created")[-1].data["changed"] is True
+        # Once it has ended, a change under the same id is refused (and audited), not applied.
+        await gw.dispatcher.cancel("chg")
+        await adapter.sink.submit(first, _signal("v3", clock, "mrid-9"))
+        assert "has ended (cancelled)" in gw.audit.query(kind="input.rejected")[-1].data["reason"]
