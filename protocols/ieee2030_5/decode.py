@@ -97,7 +97,9 @@ class Reader:
         return raw.lower()
 
     def string(self, name: str, max_len: int) -> str | None:
-        raw = self.text(name)
+        """Free text, kept exactly (numbers and codes are stripped of layout whitespace, text is not)."""
+        found = self._find(name)
+        raw = None if found is None else (found.text or "")
         if raw is not None and len(raw) > max_len:
             raise InputError("wire.range", f"{self.path}/{name}: {len(raw)} characters, at most {max_len} allowed")
         return raw
@@ -406,3 +408,8 @@ def page(r: Reader, item: str, decode_item: Callable[[Reader], T]) -> wire.Page[
         poll_rate=r.attr_int("pollRate", "UInt32"),
         subscribable=r.attr_int("subscribable", "UInt8"),
     )
+
+
+def parse_root_name(data: bytes) -> str:
+    """The local name of a document's root, after the same hardened parse (for servers that dispatch on it)."""
+    return str(etree.QName(parse(data)).localname)
