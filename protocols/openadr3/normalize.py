@@ -50,7 +50,9 @@ class Normalized:
     rejected: tuple[Rejected, ...]
 
 
-class _RejectError(Exception):
+class NormalizeError(Exception):
+    """Why a payload or event cannot become a directive; `code` is the audit code."""
+
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(reason)
         self.code = code
@@ -117,12 +119,12 @@ def _descriptor(payload_type: str, event: Event, program: Program | None) -> Eve
 
 def _number(payload: ValuesMap, *, minimum: float | None = None) -> float:
     if len(payload.values) != 1:
-        raise _RejectError("invalid_payload", f"{payload.type}: expected 1 value, got {len(payload.values)}")
+        raise NormalizeError("invalid_payload", f"{payload.type}: expected 1 value, got {len(payload.values)}")
     value = payload.values[0]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _RejectError("invalid_payload", f"{payload.type}: expected a number, got {value!r}")
+        raise NormalizeError("invalid_payload", f"{payload.type}: expected a number, got {value!r}")
     if minimum is not None and value < minimum:
-        raise _RejectError("invalid_payload", f"{payload.type}: {value} is below {minimum}")
+        raise NormalizeError("invalid_payload", f"{payload.type}: {value} is below {minimum}")
     return float(value)
 
 
@@ -130,13 +132,13 @@ def _watts(value: float, payload_type: str, descriptor: EventPayloadDescriptor |
     units = (descriptor.units if descriptor else None) or "KW"
     factor = POWER_UNITS.get(units.upper())
     if factor is None:
-        raise _RejectError("unsupported_units", f"{payload_type}: units {units!r} are not a power unit")
+        raise NormalizeError("unsupported_units", f"{payload_type}: units {units!r} are not a power unit")
     return value * factor
 
 
 def _fraction_limit(config: NormalizeConfig, fraction: float, why: str) -> Controls:
     if config.reference_import_w is None:
-        raise _RejectError("not_configured", f"{why}: reference_import_w is not configured")
+        raise NormalizeError("not_configured", f"{why}: reference_import_w is not configured")
     return Controls(import_limit_w=fraction * config.reference_import_w)
 
 
@@ -146,7 +148,7 @@ def _points(values: Sequence[Value]) -> list[Point]:
         items = value if isinstance(value, list) else [value]
         for item in items:
             if not isinstance(item, Point):
-                raise _RejectError("invalid_payload", f"CURVE: expected points, got {item!r}")
+                raise NormalizeError("invalid_payload", f"CURVE: expected points, got {item!r}")
             flat.append(item)
     return flat
 
@@ -170,22 +172,24 @@ def _controls(
     if kind == "DISPATCH_SETPOINT_RELATIVE":
         reduction = _watts(_number(payload, minimum=0), kind, descriptor)
         if baseline_w is None:
-            raise _RejectError("no_baseline", f"{kind}: no baseline demand of the target is known")
+            raise NormalizeError("no_baseline", f"{kind}: no baseline demand of the target is known")
         return [Controls(import_limit_w=max(0.0, baseline_w - reduction))]
     if kind == "CONTROL_SETPOINT":
         value = payload.values[0] if len(payload.values) == 1 else None
         if isinstance(value, str):
             mode = config.operation_modes.get(value.upper())
             if mode is None:
-                raise _RejectError("unsupported_value", f"{kind}: {value!r} is not a configured operation mode")
+                raise NormalizeError("unsupported_value", f"{kind}: {value!r} is not a configured operation mode")
             return [Controls(operation_mode=mode)]
         return [Controls(active_power_setpoint_w=_watts(_number(payload), kind, descriptor))]
     if kind == "CHARGE_STATE_SETPOINT":
-        raise _RejectError("unsupported_control", f"{kind}: the canonical model has no target state-of-charge control")
+        raise NormalizeError(
+            "unsupported_control", f"{kind}: the canonical model has no target state-of-charge control"
+        )
     if kind == "SIMPLE":
         level = _number(payload, minimum=0)
         if not level.is_integer() or int(level) not in config.simple.levels:
-            raise _RejectError("invalid_payload", f"{kind}: level {level} is not one of 0-3")
+            raise NormalizeError("invalid_payload", f"{kind}: level {level} is not one of 0-3")
         fraction = config.simple.levels[int(level)]
         return [None if fraction is None else _fraction_limit(config, fraction, f"SIMPLE level {int(level)}")]
     if kind in ("PRICE", "EXPORT_PRICE"):
@@ -194,32 +198,32 @@ def _controls(
         name = program.program_name if program else ""
         spec = config.curves.get(name) or config.curves.get("*")
         if spec is None:
-            raise _RejectError("not_configured", f"CURVE: no curve configuration for program {name!r}")
+            raise NormalizeError("not_configured", f"CURVE: no curve configuration for program {name!r}")
         points = [CurvePoint(x=p.x * spec.x_scale, y=p.y * spec.y_scale) for p in _points(payload.values)]
         return [Controls(curves=[Curve(kind=spec.kind, x_unit=spec.x_unit, y_unit=spec.y_unit, points=points)])]
     if kind.startswith("ALERT_"):
         fraction = config.alerts.fractions.get(kind)
         if fraction is None:
-            raise _RejectError("alert_noted", f"{kind}: audited; the alert policy asks for no action")
+            raise NormalizeError("alert_noted", f"{kind}: audited; the alert policy asks for no action")
         return [_fraction_limit(config, fraction, kind)]
-    raise _RejectError("unknown_payload_type", f"payload type {kind!r} is not supported")
+    raise NormalizeError("unknown_payload_type", f"payload type {kind!r} is not supported")
 
 
 def _prices(
     payload: ValuesMap, descriptor: EventPayloadDescriptor | None, config: NormalizeConfig
 ) -> list[Controls | None]:
     if not payload.values:
-        raise _RejectError("invalid_payload", f"{payload.type}: no values")
+        raise NormalizeError("invalid_payload", f"{payload.type}: no values")
     units = ((descriptor.units if descriptor else None) or "KWH").upper()
     per = PRICE_UNITS.get(units)
     if per is None:
-        raise _RejectError("unsupported_units", f"{payload.type}: price per {units!r} is not an energy unit")
+        raise NormalizeError("unsupported_units", f"{payload.type}: price per {units!r} is not an energy unit")
     currency = (descriptor.currency if descriptor else None) or config.price.default_currency
     export = payload.type == "EXPORT_PRICE"
     out: list[Controls | None] = []
     for value in payload.values:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _RejectError("invalid_payload", f"{payload.type}: expected numbers, got {value!r}")
+            raise NormalizeError("invalid_payload", f"{payload.type}: expected numbers, got {value!r}")
         per_kwh = float(value) / per
         limit = None
         if not export:
@@ -233,19 +237,19 @@ def _prices(
 
 
 def resolve_target(event: Event, config: NormalizeConfig) -> Target:
-    """Event targets -> one canonical target. Raises _RejectError for unknown or mixed targets."""
+    """Event targets -> one canonical target. Raises NormalizeError for unknown or mixed targets."""
     if not event.targets:
         return config.default_target
     known = [config.targets[t] for t in event.targets if t in config.targets]
     if not known:
         if config.unknown_targets == "default":
             return config.default_target
-        raise _RejectError("unknown_target", f"no configured target among {event.targets[:10]}")
+        raise NormalizeError("unknown_target", f"no configured target among {event.targets[:10]}")
     if any(t.scope.value == "fleet" for t in known):
         return Target()
     scopes = {t.scope for t in known}
     if len(scopes) > 1:
-        raise _RejectError("mixed_targets", f"targets {event.targets[:10]} map to both stations and groups")
+        raise NormalizeError("mixed_targets", f"targets {event.targets[:10]} map to both stations and groups")
     ids = sorted({i for t in known for i in t.ids})
     return Target(scope=known[0].scope, ids=ids)
 
@@ -262,7 +266,7 @@ def normalize_event(
     """All directives an event asks for at `now`, and every payload that could not become one (with the reason)."""
     try:
         target = resolve_target(event, config)
-    except _RejectError as exc:
+    except NormalizeError as exc:
         return Normalized((), (Rejected(None, None, exc.code, exc.reason),))
     source = Source(
         protocol=SourceProtocol.OPENADR3,
@@ -280,7 +284,7 @@ def normalize_event(
                 controls = _controls(payload, event, program, config, baseline_w)
                 base_id = f"{prefix}{slot.position}.{index}"
                 directives.extend(_directives(controls, slot, base_id, now, source, priority, target))
-            except _RejectError as exc:
+            except NormalizeError as exc:
                 rejected.append(Rejected(payload.type, slot.interval_id, exc.code, exc.reason))
             except ValidationError as exc:
                 reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -298,7 +302,7 @@ def _directives(
     target: Target,
 ) -> list[Directive]:
     if len(controls) > 1 and slot.duration_s is None:
-        raise _RejectError("invalid_payload", "several values in an interval without a finite duration")
+        raise NormalizeError("invalid_payload", "several values in an interval without a finite duration")
     step = None if slot.duration_s is None else slot.duration_s / len(controls)
     out: list[Directive] = []
     for k, control in enumerate(controls):
