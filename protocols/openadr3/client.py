@@ -115,13 +115,15 @@ class VenClient:
     async def request(
         self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None
     ) -> Any:
-        """One API call with the bearer token; a 401 gets one retry with a fresh token."""
+        """One API call with the bearer token; a 401 (3.0.1: 403, its only auth failure) gets one retry with a
+        fresh token."""
+        refused = 401 if self.version is OpenAdrVersion.V3_1_0 else 403
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {await self.token()}"}
             async with self._session.request(
                 method, f"{self.base_url}{path}", json=body, params=params, headers=headers, timeout=self._timeout
             ) as response:
-                if response.status == 401 and attempt == 1:
+                if response.status == refused and attempt == 1:
                     self._token = None
                     continue
                 if response.status >= 400:

@@ -176,7 +176,12 @@ class Vtn:
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        response: web.StreamResponse = await handler(request)
+        try:
+            raw = await request.read() if request.can_read_body else b""
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            raw = b""
+            response = _problem(413, "Payload Too Large", f"body exceeds {self._max_body} bytes")
         body = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b""
         route = request.match_info.route.resource
         self.exchanges.append(
@@ -186,7 +191,7 @@ class Vtn:
                 template=route.canonical if route is not None else request.path,
                 query=request.query_string,
                 content_type=request.content_type,
-                request_body=await request.read() if request.can_read_body else b"",
+                request_body=raw,
                 status=response.status,
                 response_content_type=response.content_type,
                 response_body=body,
@@ -229,8 +234,9 @@ class Vtn:
 
     async def _crud(self, request: web.Request) -> web.Response:
         client_id = self._client(request)
-        if client_id is None:
-            return _problem(401, "Unauthorized", "missing, unknown or expired bearer token")
+        if client_id is None:  # 3.0.1 defines no 401 on its API paths: 403 is its "not authorized"
+            status = 401 if self.version is OpenAdrVersion.V3_1_0 else 403
+            return _problem(status, "Unauthorized", "missing, unknown or expired bearer token")
         template = request.match_info.route.resource.canonical if request.match_info.route.resource else ""
         parts = [p for p in template.split("/") if p]
         collection = "resources" if "resources" in parts else parts[0]
@@ -239,8 +245,6 @@ class Vtn:
         if request.method in ("POST", "PUT"):
             try:
                 body = decode_body(await request.read(), max_bytes=self._max_body)
-            except web.HTTPRequestEntityTooLarge:
-                return _problem(413, "Payload Too Large", f"body exceeds {self._max_body} bytes")
             except WireError as exc:
                 return _problem(400, "Bad Request", str(exc))
             errors = self._check(body, request.method, template)
