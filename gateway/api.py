@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
+from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.dispatch import Dispatcher, TargetError
 from gateway.fleet import Fleet, StationState
-from gateway.interfaces import AuditSink
 from gateway.model import Directive, StationOutcome
 from gateway.store import DirectiveRecord, Store
 
@@ -28,7 +29,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 _FLEET = web.AppKey("fleet", Fleet)
 _STORE = web.AppKey("store", Store)
-_AUDIT = web.AppKey("audit", AuditSink)
+_AUDIT = web.AppKey("audit", AuditLog)
 _CLOCK = web.AppKey("clock", Clock)
 ReadyProbe = Callable[[], bool]
 _READY: web.AppKey[ReadyProbe] = web.AppKey("ready")
@@ -43,7 +44,7 @@ def build_app(
     dispatcher: Dispatcher,
     fleet: Fleet,
     store: Store,
-    audit: AuditSink,
+    audit: AuditLog,
     clock: Clock,
     token: str | None,
     ready: Callable[[], bool],
@@ -76,6 +77,7 @@ def build_app(
     app.router.add_delete("/api/directives/{id}", _cancel_directive)
     app.router.add_get("/api/stations", _list_stations)
     app.router.add_get("/api/stations/{id}", _show_station)
+    app.router.add_get("/api/audit", _audit_query)
     return app
 
 
@@ -160,6 +162,39 @@ async def _show_station(request: web.Request) -> web.Response:
     if state is None:
         return _error(404, f"no station {request.match_info['id']!r}")
     return web.json_response(_station_json(state))
+
+
+_AUDIT_FILTERS = ("directive", "station", "kind", "message", "signal")
+
+
+async def _audit_query(request: web.Request) -> web.Response:
+    """Audit entries by directive, station, kind, message or signal id and time (since inclusive, until not)."""
+    audit = request.app[_AUDIT]
+    q = request.query
+    unknown = sorted(set(q) - {*_AUDIT_FILTERS, "since", "until", "limit"})
+    if unknown:
+        return _error(400, f"unknown query parameter(s): {', '.join(unknown)}")
+    try:
+        since = datetime.fromisoformat(q["since"]) if "since" in q else None
+        until = datetime.fromisoformat(q["until"]) if "until" in q else None
+        limit = int(q.get("limit", "1000"))
+    except ValueError as exc:
+        return _error(400, f"bad query parameter: {exc}")
+    if not 1 <= limit <= 10_000:
+        return _error(400, "limit must be between 1 and 10000")
+    if any(t is not None and t.tzinfo is None for t in (since, until)):
+        return _error(400, "since and until need a time zone (e.g. 2026-01-01T00:00:00Z)")
+    entries = audit.query(
+        directive_id=q.get("directive"),
+        station_id=q.get("station"),
+        kind=q.get("kind"),
+        message_id=q.get("message"),
+        signal_id=q.get("signal"),
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    return web.json_response({"entries": [json.loads(e.body) for e in entries]})
 
 
 def _directive_json(record: DirectiveRecord, outcomes: list[StationOutcome] | None) -> dict[str, Any]:

@@ -60,11 +60,17 @@ class ApiConfig(_Section):
         return self.token
 
 
+class AuditConfig(_Section):
+    #: Seconds between signed checkpoints of the audit log (also one every 1000 entries and at shutdown).
+    checkpoint_s: float = Field(default=60.0, ge=1, le=86_400)
+
+
 class GatewayConfig(_Section):
     data_dir: Path = Path("data")
     certs_dir: Path = Path("certs")
     ocpp: OcppConfig = Field(default_factory=OcppConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     stations: list[StationConfig] = Field(default_factory=list)
 
     @field_validator("stations")

@@ -124,6 +124,12 @@ class DirectiveSink(Protocol):
         """An input that could not be used: audited (input.rejected) and logged; nothing reaches the fleet."""
         ...
 
+    def sent_upstream(
+        self, what: str, data: Mapping[str, Any], *, directive_id: str | None = None, signal_id: str | None = None
+    ) -> None:
+        """A response, report or event the adapter delivered to the utility: audited (upstream.sent)."""
+        ...
+
 
 class DirectiveEventKind(StrEnum):
     """What an adapter reports upstream about a directive it submitted."""

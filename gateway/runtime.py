@@ -129,13 +129,23 @@ class Gateway:
         await self._api_runner.setup()
         self._api_site = web.TCPSite(self._api_runner, self.config.api.host, self.config.api.port)
         await self._api_site.start()
-        self._tasks = [asyncio.create_task(self.dispatcher.run_timer()), asyncio.create_task(self.alarms.run())]
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.run_timer()),
+            asyncio.create_task(self.alarms.run()),
+            asyncio.create_task(self._checkpoints()),
+        ]
         for adapter in self.adapters:
             await adapter.start(self.sink)
         self.audit.append(
             "config.changed", {"event": "gateway started", "stations": len(self.config.stations)}, at=self.clock.now()
         )
         log.info("gateway started: OCPP %s, API %s", self.ocpp.url, self.api_url)
+
+    async def _checkpoints(self) -> None:
+        """Sign the audit tree head periodically (RFC 9162 checkpoint), so an export can prove recent history."""
+        while True:
+            await asyncio.sleep(self.config.audit.checkpoint_s)
+            self.audit.checkpoint(self.clock.now())
 
     async def stop(self) -> None:
         for adapter in self.adapters:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gateway.clock import Clock
 from gateway.dispatch import Dispatcher, TargetError
@@ -58,6 +59,17 @@ class RuntimeSink:
             {**_signal_data(signal), "reason": reason, "code": code},
             at=self._clock.now(),
             signal_id=signal.signal_id,
+        )
+
+    def sent_upstream(
+        self, what: str, data: Mapping[str, Any], *, directive_id: str | None = None, signal_id: str | None = None
+    ) -> None:
+        self._audit.append(
+            "upstream.sent",
+            {"what": what, **data},
+            at=self._clock.now(),
+            directive_id=directive_id,
+            signal_id=signal_id,
         )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from gateway.config import ApiConfig, GatewayConfig, OcppConfig, StationConfig
+from gateway.interfaces import Signal
+from gateway.model import Directive
 from gateway.runtime import Gateway
 from protocols.ocpp.auth import hash_password
 
@@ -80,3 +83,30 @@ async def answer_to(ws: ClientConnection, message_id: str) -> list[Any]:
         frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
         if frame[0] in (3, 4) and frame[1] == message_id:
             return list(frame)
+
+
+@dataclass
+class RecordingSink:
+    """The runtime's side of the utility seam, reduced to a log of what an adapter handed over."""
+
+    submitted: list[tuple[Directive, Signal]] = field(default_factory=list)
+    cancelled: list[tuple[str, Signal, int]] = field(default_factory=list)
+    rejected: list[tuple[Signal, str, str | None]] = field(default_factory=list)
+    upstream: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+
+    async def submit(self, directive: Directive, signal: Signal) -> None:
+        self.submitted.append((directive, signal))
+
+    async def cancel(self, directive_id: str, signal: Signal, *, randomize_s: int = 0) -> None:
+        self.cancelled.append((directive_id, signal, randomize_s))
+
+    def reject(self, signal: Signal, reason: str, *, code: str | None = None) -> None:
+        self.rejected.append((signal, reason, code))
+
+    def sent_upstream(
+        self, what: str, data: Mapping[str, Any], *, directive_id: str | None = None, signal_id: str | None = None
+    ) -> None:
+        self.upstream.append((what, dict(data), directive_id))
+
+    def directives(self) -> dict[str, Directive]:
+        return {d.id: d for d, _ in self.submitted}

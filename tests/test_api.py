@@ -138,3 +138,24 @@ async def test_cli_client_submits_and_waits_for_outcomes(
         assert await asyncio.to_thread(main, bad) == 1
     finally:
         await station.stop()
+
+
+async def test_audit_query_by_directive_station_kind_and_time(gw: Gateway) -> None:
+    raw = {"id": "q1", "target": {"scope": "station", "ids": ["S1"]}, "controls": {"import_limit_w": 1000}}
+    assert (await _request(gw, "POST", "/api/directives", headers=AUTH, json=raw))[0] == 202
+    await gw.dispatcher.wait("q1")
+    status, body = await _request(gw, "GET", "/api/audit?directive=q1", headers=AUTH)
+    assert status == 200
+    kinds = [e["kind"] for e in body["entries"]]
+    assert kinds[0] == "directive.created"
+    assert "directive.outcome" in kinds  # S1 is offline: kept for later
+    seqs = [e["seq"] for e in body["entries"]]
+    assert seqs == sorted(seqs)
+    status, body = await _request(gw, "GET", "/api/audit?station=S1&kind=directive.outcome&limit=1", headers=AUTH)
+    assert [(e["station_id"], e["data"]["status"]) for e in body["entries"]] == [("S1", "offline-queued")]
+    status, body = await _request(gw, "GET", "/api/audit?directive=q1&until=2000-01-01T00:00:00Z", headers=AUTH)
+    assert body["entries"] == []
+    for bad in ("since=yesterday", "until=2026-01-01T00:00:00", "limit=0", "colour=red"):
+        status, body = await _request(gw, "GET", f"/api/audit?{bad}", headers=AUTH)
+        assert status == 400, bad
+    assert (await _request(gw, "GET", "/api/audit"))[0] == 401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,29 @@ async def test_sim_stations_command_connects_a_fleet_to_a_running_gateway(tmp_pa
     assert proc.returncode == 0, err.decode()
     assert versions == ["ocpp1.6"] * 2 + ["ocpp2.0.1"] * 2 + ["ocpp2.1"] * 2
     assert "booted=6" in out.decode()
+
+
+def test_gateway_killed_mid_fanout_leaves_a_verifiable_audit_log(tmp_path: Path) -> None:
+    """SIGKILL the running gateway while it writes the fan-out's audit entries: no gap, no half entry."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "demo", "--forever", "--stations", "30", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:  # the directive is submitted: its fan-out is being written and sent now
+            if line.startswith("directive demo-curtail-1 submitted"):
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    db = tmp_path / "data" / "dergw.sqlite"
+    verify = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "audit", "verify", "--keys", str(tmp_path / "certs"), str(db)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr

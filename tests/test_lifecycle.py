@@ -178,6 +178,13 @@ async def test_sink_audits_signals_refuses_unknown_targets_and_routes_events(tmp
         assert signals[0].data["sha256"] == hashlib.sha256(b"<DERControl/>").hexdigest()
         rejected = [e.data["reason"] for e in gw.audit.query(kind="input.rejected")]
         assert rejected == ["unknown station(s): ZZZ", "cancel of unknown directive never-was"]
+        adapter.sink.sent_upstream("Response", {"status": 2}, directive_id="from-utility", signal_id="mrid-1")
+        [sent] = gw.audit.query(kind="upstream.sent")
+        assert (sent.data, sent.directive_id, sent.signal_id) == (
+            {"what": "Response", "status": 2},
+            "from-utility",
+            "mrid-1",
+        )
 
 
 async def test_station_alarms_reach_the_adapter_classified(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from gateway.interfaces import (
 )
 from gateway.model import OutcomeStatus, SourceProtocol
 from gateway.tls import client_context
-from protocols.ieee2030_5 import decode, encode, wire
+from protocols.ieee2030_5 import decode, encode, safexml, wire
 from protocols.ieee2030_5.client import Client
 from protocols.ieee2030_5.config import CIPHERS, EndDeviceBinding, Ieee20305Config
 from protocols.ieee2030_5.errors import InputError, TransportError
@@ -507,9 +507,17 @@ class Ieee20305Adapter:
                 log.error("2030.5 report to %s failed (%s); kept for the next poll", href, exc)
                 return
             self._outbox.pop(0)
+            if self._sink is not None:
+                self._sink.sent_upstream(_root_name(body), {"href": href, "document": body.decode("utf-8")})
 
     def pending_reports(self) -> int:
         return len(self._outbox)
+
+
+def _root_name(document: bytes) -> str:
+    """The root element's local name (Response, LogEvent ...), for the audit entry of what was sent."""
+    tag: str = safexml.parse(document).tag
+    return tag.rpartition("}")[2]
 
 
 def _fingerprint(control: wire.DERControl) -> bytes:

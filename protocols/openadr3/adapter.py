@@ -323,6 +323,8 @@ class OpenAdr3Adapter:
         try:
             await self.client.create_report(built.body)
             self.reports_sent.append(built.body)
+            if self._sink is not None:
+                self._sink.sent_upstream("report", {"report": built.body}, directive_id=event.directive_id)
         except (aiohttp.ClientError, OpenAdrHttpError, WireError, TimeoutError) as exc:
             self.report_errors.append(f"report for {event.directive_id}: {exc}")
 

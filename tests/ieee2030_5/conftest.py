@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,34 +12,16 @@ import pytest
 
 from gateway.certs import DevPki, init_dev_pki, lfdi, sfdi
 from gateway.clock import ManualClock
-from gateway.interfaces import Signal
-from gateway.model import Directive, Target, TargetScope
+from gateway.model import Target, TargetScope
 from gateway.tls import server_context
 from protocols.ieee2030_5.adapter import Ieee20305Adapter
 from protocols.ieee2030_5.config import EndDeviceBinding, Ieee20305Config, Ratings
 from protocols.ieee2030_5.server import Counterpart
+from tests.support import RecordingSink
 
 DATA = Path(__file__).parent / "data"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SITE_LFDI = "1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a"
-
-
-@dataclass
-class RecordingSink:
-    """The runtime's side of the seam, reduced to a log of what the adapter handed over."""
-
-    submitted: list[tuple[Directive, Signal]] = field(default_factory=list)
-    cancelled: list[tuple[str, Signal, int]] = field(default_factory=list)
-    rejected: list[tuple[Signal, str, str | None]] = field(default_factory=list)
-
-    async def submit(self, directive: Directive, signal: Signal) -> None:
-        self.submitted.append((directive, signal))
-
-    async def cancel(self, directive_id: str, signal: Signal, *, randomize_s: int = 0) -> None:
-        self.cancelled.append((directive_id, signal, randomize_s))
-
-    def reject(self, signal: Signal, reason: str, *, code: str | None = None) -> None:
-        self.rejected.append((signal, reason, code))
 
 
 @pytest.fixture(scope="session")

@@ -206,4 +206,6 @@ async def test_alarm_becomes_log_event(link: Link) -> None:
     await link.adapter.alarm(AlarmReport((alarm,), grid_event=True, at=T0))
     [event] = link.server.log_events()
     assert (event.log_event_code, event.extended_data, event.details) == (0, 1, "CS-002:OverFrequency")
+    assert link.sink.upstream[-1][0] == "LogEvent"
+    assert "CS-002:OverFrequency" in link.sink.upstream[-1][1]["document"]
     assert problems(link.server.received[-1].body) == []

@@ -8,7 +8,6 @@ import copy
 import json
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -16,36 +15,15 @@ from urllib.parse import parse_qsl
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.interfaces import Signal
-from gateway.model import Directive, Target
+from gateway.model import Target
 from protocols.openadr3.adapter import OpenAdr3Adapter, OpenAdr3Config
 from protocols.openadr3.reports import ResourceSample
 from protocols.openadr3.spec import OpenAdrVersion, load_spec
 from protocols.openadr3.vtn import Exchange, Vtn
+from tests.support import RecordingSink
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 CLIENTS = {"ven-1": "ven-secret-1", "bl": "bl-secret"}
-
-
-@dataclass
-class RecordingSink:
-    """The runtime's side of the seam, reduced to a log of what the adapter handed over."""
-
-    submitted: list[tuple[Directive, Signal]] = field(default_factory=list)
-    cancelled: list[tuple[str, Signal]] = field(default_factory=list)
-    rejected: list[tuple[Signal, str, str | None]] = field(default_factory=list)
-
-    async def submit(self, directive: Directive, signal: Signal) -> None:
-        self.submitted.append((directive, signal))
-
-    async def cancel(self, directive_id: str, signal: Signal, *, randomize_s: int = 0) -> None:
-        self.cancelled.append((directive_id, signal))
-
-    def reject(self, signal: Signal, reason: str, *, code: str | None = None) -> None:
-        self.rejected.append((signal, reason, code))
-
-    def directives(self) -> dict[str, Directive]:
-        return {d.id: d for d, _ in self.submitted}
 
 
 class FixedFleet:

@@ -69,7 +69,7 @@ async def test_poll_sees_new_changed_and_deleted_events(
     assert sink.directives()[first[0].id].controls.import_limit_w == 3000
     await vtn.delete("events", event["id"])
     await adapter.poll_once()
-    assert sorted(c for c, _ in sink.cancelled) == sorted(ids)
+    assert sorted(c for c, _, _ in sink.cancelled) == sorted(ids)
 
 
 async def test_poll_loop_runs_on_the_injected_sleep(vtn: Vtn, start_adapter: StartAdapter) -> None:
@@ -114,7 +114,7 @@ async def test_webhook_subscription_echo_bearer_and_tolerant_bodies(vtn: Vtn, st
     assert b"program_id" in vtn.deliveries[0].body
     assert [s.signal_id for _, s in sink.submitted] == [event["id"]]
     await vtn.delete("events", event["id"])
-    assert [c for c, _ in sink.cancelled] == [sink.submitted[0][0].id]
+    assert [c for c, _, _ in sink.cancelled] == [sink.submitted[0][0].id]
     # A caller without the bearer token is refused.
     callback = sub["objectOperations"][0]["callbackUrl"]
     async with aiohttp.ClientSession() as http:
@@ -138,6 +138,7 @@ async def test_completed_directive_is_reported(vtn: Vtn, start_adapter: StartAda
     await adapter.directive_event(DirectiveEvent(directive.id, DirectiveEventKind.COMPLETED, clock.now()))
     assert adapter.report_errors == []
     (report,) = vtn.reports
+    assert [(what, directive_id) for what, _, directive_id in sink.upstream] == [("report", directive.id)]
     (resource,) = report["resources"]
     values = {p["type"]: p["values"][0] for p in resource["intervals"][0]["payloads"]}
     assert values == {
