@@ -123,6 +123,12 @@ async def _submit(request: web.Request) -> web.Response:
         _reject(request, str(exc))
         status = 409 if "already exists" in str(exc) else 422
         return _error(status, str(exc))
+    request.app[_AUDIT].append(
+        "operator.action",
+        {"action": "submit", "remote": request.remote},
+        at=request.app[_CLOCK].now(),
+        directive_id=directive.id,
+    )
     return web.json_response(_directive_json(record, []), status=202)
 
 
