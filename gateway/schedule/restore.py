@@ -1,0 +1,60 @@
+"""Ramped, staggered restore: when a curtailment ends, stations step back up over time, not all at once.
+
+Each station waits its own delay (uniform in [0, max_delay_s), reproducible from directive and station ids, as
+randomization is) and then ramps from the curtailed limit to the restored one at `ramp_pct_per_s` of its rating
+per second, in at most `max_steps` steps (a charging schedule holds a limited number of periods:
+SmartChargingCtrlr.PeriodsPerSchedule). The result is a list of (offset from the restore moment, limit) steps,
+which a charging profile's periods can carry. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gateway.schedule.randomize import station_fraction
+
+#: A ramp slower than a day is treated as a day long (a restore that never finishes helps nobody).
+MAX_RAMP_S = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    offset_s: int
+    limit_w: float
+
+
+def restore_plan(
+    directive_id: str,
+    station_id: str,
+    *,
+    from_w: float,
+    to_w: float,
+    rating_w: float,
+    ramp_pct_per_s: float,
+    max_delay_s: float,
+    max_steps: int = 10,
+) -> list[Step]:
+    """The steps from `from_w` (held until the station's delay has passed) up to `to_w`."""
+    if to_w <= from_w:
+        return [Step(0, to_w)]  # lowering is never delayed or ramped: safety first
+    delay = math.floor(station_fraction(directive_id, station_id, "restore") * max_delay_s)
+    if ramp_pct_per_s <= 0 or rating_w <= 0:
+        return [Step(0, from_w), Step(delay, to_w)] if delay else [Step(0, to_w)]
+    ramp_s = min((to_w - from_w) / (rating_w * ramp_pct_per_s / 100), MAX_RAMP_S)
+    steps = max(1, min(max_steps, math.ceil(ramp_s)))
+    width = math.ceil(ramp_s / steps)
+    plan = [Step(0, from_w)] if delay else []
+    for k in range(1, steps + 1):
+        limit = to_w if k == steps else from_w + (to_w - from_w) * k / steps
+        plan.append(Step(delay + (k - 1) * width, limit))
+    return plan
+
+
+def limit_at(plan: list[Step], offset_s: float) -> float:
+    """The limit a station following `plan` has `offset_s` after the restore moment."""
+    current = plan[0].limit_w
+    for step in plan:
+        if step.offset_s <= offset_s:
+            current = step.limit_w
+    return current
