@@ -471,7 +471,7 @@ def _render(
         schedule["randomizedDelay"] = directive.randomize_start_s
     max_purpose = "ChargePointMaxProfile" if caps.version is OcppVersion.V16 else "ChargingStationMaxProfile"
     purpose = max_purpose if profile.slot == SLOT_STATION_MAX else "TxDefaultProfile"
-    stack = stack_level(directive.priority, directive.is_default)
+    stack = stack_level(directive.priority, directive.is_default, caps.max_stack_level)
     note = "; ".join(profile.notes) or None
     controls = tuple(profile.carried)
     if caps.version is OcppVersion.V16:

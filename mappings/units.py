@@ -51,8 +51,12 @@ def whole_seconds(seconds: float) -> int:
     return math.ceil(seconds)
 
 
-def stack_level(priority: int, is_default: bool) -> int:
-    """OCPP stackLevel (higher wins) from a canonical priority (lower wins); defaults at 0 below every schedule."""
-    if is_default:
+def stack_level(priority: int, is_default: bool, station_max: int | None = None) -> int:
+    """OCPP stackLevel (higher wins) from a canonical priority (lower wins); defaults at 0 below every schedule.
+
+    The ceiling is the station's own maximum (SmartChargingCtrlr.ProfileStackLevel, 1.6 ChargeProfileMaxStackLevel)
+    when lower than ours: a level above it is Rejected (K01)."""
+    ceiling = STACK_LEVEL_CEILING if station_max is None else min(STACK_LEVEL_CEILING, station_max)
+    if is_default or ceiling < 1:
         return 0
-    return max(1, min(STACK_LEVEL_CEILING, STACK_LEVEL_CEILING - priority))
+    return max(1, min(ceiling, ceiling - priority))

@@ -45,6 +45,8 @@ class StationCapabilities(Strict):
     nominal_voltage_v: float = Field(default=230.0, gt=0)
     phases: int = Field(default=3, ge=1, le=3)
     supports_randomized_delay: bool = False
+    #: SmartChargingCtrlr.ProfileStackLevel (1.6: ChargeProfileMaxStackLevel): the highest stackLevel accepted.
+    max_stack_level: int | None = Field(default=None, ge=0)
     evse_ids: tuple[int, ...] = (1,)
 
     @property

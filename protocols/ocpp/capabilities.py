@@ -26,10 +26,11 @@ WANTED: tuple[tuple[str, int | None, str], ...] = (
     ("V2XChargingCtrlr", _DER_EVSE, "SupportedOperationModes"),
     ("SmartChargingCtrlr", None, "RateUnit"),
     ("SmartChargingCtrlr", None, "SupportsRandomizedDelay"),
+    ("SmartChargingCtrlr", None, "ProfileStackLevel"),
 )
 
 #: 1.6 configuration keys read with GetConfiguration.
-WANTED_16 = ("ChargingScheduleAllowedChargingRateUnit",)
+WANTED_16 = ("ChargingScheduleAllowedChargingRateUnit", "ChargeProfileMaxStackLevel")
 
 _MODES = {
     "Idle": OperationMode.IDLE,
@@ -86,6 +87,11 @@ def _number(raw: str | None) -> float | None:
     return value if value is not None and value >= 0 else None
 
 
+def _integer(raw: str | None) -> int | None:
+    number = _number(raw)
+    return int(number) if number is not None and number == int(number) else None
+
+
 def _true(raw: str | None) -> bool:
     return (raw or "").strip().lower() == "true"
 
@@ -112,6 +118,7 @@ def capabilities_v2(version: OcppVersion, values: Values, *, nominal_voltage_v: 
         max_var_neg=_number(values.get(("DCDERCtrlr", "MaxVarNeg"))),
         nominal_voltage_v=_number(values.get(("DCDERCtrlr", "VNom"))) or nominal_voltage_v,
         supports_randomized_delay=_true(values.get(("SmartChargingCtrlr", "SupportsRandomizedDelay"))),
+        max_stack_level=_integer(values.get(("SmartChargingCtrlr", "ProfileStackLevel"))),
     )
 
 
@@ -124,5 +131,8 @@ def capabilities_v16(config: Mapping[str, Any], *, nominal_voltage_v: float = 23
         if u in ("A", "W", "Current", "Power")
     )
     return StationCapabilities(
-        version=OcppVersion.V16, rate_units=units or frozenset({RateUnit.A}), nominal_voltage_v=nominal_voltage_v
+        version=OcppVersion.V16,
+        rate_units=units or frozenset({RateUnit.A}),
+        nominal_voltage_v=nominal_voltage_v,
+        max_stack_level=_integer(keys.get("ChargeProfileMaxStackLevel")),
     )
