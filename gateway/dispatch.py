@@ -43,6 +43,8 @@ _ANSWER_STATUS = {
     "NotFound": OutcomeStatus.REJECTED,
     "Unknown": OutcomeStatus.REJECTED,
 }
+#: States a directive cannot leave.
+_ENDED = (DirectiveState.CANCELLED, DirectiveState.COMPLETED, DirectiveState.SUPERSEDED)
 #: Answers to a clear that leave the station without the directive's controls.
 _CLEARED_ANSWERS = frozenset({"Accepted", "NotFound", "Unknown"})
 #: CALLERROR codes that mean "this station cannot do that" rather than a fault.
@@ -129,7 +131,7 @@ class Dispatcher:
         previous = self._store.directive(directive.id)
         if previous is None:
             return await self.submit(directive)
-        if previous.state in (DirectiveState.CANCELLED, DirectiveState.COMPLETED):
+        if previous.state in _ENDED:
             raise TargetError(f"directive {directive.id} has ended ({previous.state.value}); a change needs a new id")
         if previous.directive == directive:
             return previous
@@ -167,28 +169,31 @@ class Dispatcher:
             await asyncio.shield(run)
         return self._store.outcomes(directive_id)
 
-    async def cancel(self, directive_id: str) -> DirectiveRecord:
-        """Remove a directive from every station that holds it (ClearDERControl / ClearChargingProfile).
+    async def cancel(self, directive_id: str, *, superseded: bool = False) -> DirectiveRecord:
+        """Remove a directive from every station that holds it (ClearDERControl / ClearChargingProfile);
+        `superseded` when the utility replaced it with another (2030.5 EventStatus superseded).
 
-        Cancelling a directive that already ended (completed or cancelled) changes nothing."""
+        Cancelling a directive that already ended (completed, cancelled or superseded) changes nothing."""
         record = self._store.directive(directive_id)
         if record is None:
             raise KeyError(directive_id)
-        if record.state in (DirectiveState.CANCELLED, DirectiveState.COMPLETED):
+        if record.state in _ENDED:
             return record
         run = self._runs.get(directive_id)
         if run is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(run)
         now = self._clock.now()
-        self._store.set_directive_state(directive_id, DirectiveState.CANCELLED, now)
-        self._audit.append("directive.cancelled", {"number": record.number}, at=now, directive_id=directive_id)
+        state = DirectiveState.SUPERSEDED if superseded else DirectiveState.CANCELLED
+        self._store.set_directive_state(directive_id, state, now)
+        self._audit.append(f"directive.{state.value}", {"number": record.number}, at=now, directive_id=directive_id)
         holders = [
             o for o in self._store.outcomes(directive_id) if any(c.status is OutcomeStatus.ACCEPTED for c in o.commands)
         ]
         await asyncio.gather(*(self._clear_station(record, o) for o in holders))
         outcomes = tuple(self._store.outcomes(directive_id))
-        await self._emit(DirectiveEvent(directive_id, DirectiveEventKind.CANCELLED, self._clock.now(), outcomes))
+        kind = DirectiveEventKind.SUPERSEDED if superseded else DirectiveEventKind.CANCELLED
+        await self._emit(DirectiveEvent(directive_id, kind, self._clock.now(), outcomes))
         refreshed = self._store.directive(directive_id)
         assert refreshed is not None
         return refreshed

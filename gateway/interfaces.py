@@ -116,8 +116,11 @@ class DirectiveSink(Protocol):
         as polling produces, changes nothing)."""
         ...
 
-    async def cancel(self, directive_id: str, signal: Signal, *, randomize_s: int = 0) -> None:
-        """The utility cancelled it; `randomize_s` spreads the end per station (2030.5 cancel with randomization)."""
+    async def cancel(
+        self, directive_id: str, signal: Signal, *, randomize_s: int = 0, superseded: bool = False
+    ) -> None:
+        """The utility cancelled it, or (`superseded`) replaced it with another; `randomize_s` spreads the end per
+        station (2030.5 cancel with randomization)."""
         ...
 
     def reject(self, signal: Signal, reason: str, *, code: str | None = None) -> None:

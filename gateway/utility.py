@@ -44,11 +44,14 @@ class RuntimeSink:
         except TargetError as exc:
             self.reject(signal, str(exc), code="target")
 
-    async def cancel(self, directive_id: str, signal: Signal, *, randomize_s: int = 0) -> None:
-        data = {**_signal_data(signal), "cancel": directive_id, "randomize_s": randomize_s}
+    async def cancel(
+        self, directive_id: str, signal: Signal, *, randomize_s: int = 0, superseded: bool = False
+    ) -> None:
+        action = "supersede" if superseded else "cancel"
+        data = {**_signal_data(signal), action: directive_id, "randomize_s": randomize_s}
         self._audit.append("signal.received", data, at=signal.received_at, signal_id=signal.signal_id)
         try:
-            await self._dispatcher.cancel(directive_id)
+            await self._dispatcher.cancel(directive_id, superseded=superseded)
         except KeyError:
             self.reject(signal, f"cancel of unknown directive {directive_id}", code="unknown-directive")
 

@@ -93,12 +93,17 @@ class RecordingSink:
     cancelled: list[tuple[str, Signal, int]] = field(default_factory=list)
     rejected: list[tuple[Signal, str, str | None]] = field(default_factory=list)
     upstream: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
 
     async def submit(self, directive: Directive, signal: Signal) -> None:
         self.submitted.append((directive, signal))
 
-    async def cancel(self, directive_id: str, signal: Signal, *, randomize_s: int = 0) -> None:
+    async def cancel(
+        self, directive_id: str, signal: Signal, *, randomize_s: int = 0, superseded: bool = False
+    ) -> None:
         self.cancelled.append((directive_id, signal, randomize_s))
+        if superseded:
+            self.superseded.append(directive_id)
 
     def reject(self, signal: Signal, reason: str, *, code: str | None = None) -> None:
         self.rejected.append((signal, reason, code))

@@ -474,7 +474,8 @@ class Ieee20305Adapter:
             self._respond(known, ResponseStatus.RECEIVED)
             return
         if not known.closed:
-            await self._sink.cancel(did, signal, randomize_s=randomize)
+            superseded = action is EventAction.SUPERSEDED
+            await self._sink.cancel(did, signal, randomize_s=randomize, superseded=superseded)
             known.closed = True
         self._respond(
             known, ResponseStatus.SUPERSEDED if action is EventAction.SUPERSEDED else ResponseStatus.CANCELLED

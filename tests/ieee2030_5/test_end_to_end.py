@@ -108,3 +108,28 @@ async def test_station_alarm_arrives_at_the_utility_as_a_log_event(world: World)
     await world.gateway.alarms.flush()
     [event] = world.server.log_events()
     assert "CS-002" in (event.details or "")
+
+
+async def test_cancel_and_supersede_behave_as_2030_5_says(world: World) -> None:
+    await world.adapter.run_due()
+    await world.settle()
+    limit = {"opModImpLimW": {"value": 5, "multiplier": 3}}
+    first = world.server.create_control(1, 1, {"start_in_s": 300, "duration_s": 600, "base": limit})
+    second = world.server.create_control(1, 1, {"start_in_s": 300, "duration_s": 600, "base": limit})
+    await world.at(60)
+    world.server.cancel_control(first)
+    world.server.supersede_control(second)
+    await world.at(60)
+    by_subject: dict[str, list[int]] = {}
+    for r in world.server.responses():
+        by_subject.setdefault(r.subject, []).append(r.status)
+    assert by_subject[first] == [ResponseStatus.RECEIVED, ResponseStatus.CANCELLED]
+    assert by_subject[second] == [ResponseStatus.RECEIVED, ResponseStatus.SUPERSEDED]
+    # Both were cleared from every station that held them, and neither ever starts.
+    for sid in STATIONS:
+        cleared = [p for a, p in world.stations[sid].received if a == "ClearChargingProfile"]
+        assert len(cleared) == 2
+    await world.at(300)
+    assert [r.status for r in world.server.responses() if r.subject in (first, second)].count(
+        ResponseStatus.STARTED
+    ) == 0

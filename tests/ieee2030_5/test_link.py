@@ -83,6 +83,7 @@ async def test_change_cancel_and_supersede(link: Link) -> None:
     changed = [d for d, _ in link.sink.submitted if d.id.endswith(a)]
     assert [d.controls.export_limit_w for d in changed] == [1500, 500]
     assert [(i.rsplit(":", 1)[1], r) for i, _, r in link.sink.cancelled] == [(b, 30), (c, 0)]
+    assert [i.rsplit(":", 1)[1] for i in link.sink.superseded] == [c]
     assert (b, ResponseStatus.CANCELLED) in statuses(link)
     assert (c, ResponseStatus.SUPERSEDED) in statuses(link)
 
