@@ -24,7 +24,6 @@ from gateway.model import (
     DirectiveState,
     OutcomeStatus,
     StationOutcome,
-    TargetScope,
     UnsupportedControl,
 )
 from gateway.schedule import station_window
@@ -88,18 +87,10 @@ class Dispatcher:
 
     def resolve(self, directive: Directive) -> list[str]:
         """Station ids a directive is for; TargetError for unknown stations or groups."""
-        target = directive.target
-        if target.scope is TargetScope.FLEET:
-            return sorted(self._fleet.stations)
-        if target.scope is TargetScope.STATION:
-            unknown = [sid for sid in target.ids if sid not in self._fleet.stations]
-            if unknown:
-                raise TargetError(f"unknown station(s): {', '.join(unknown)}")
-            return sorted(set(target.ids))
-        missing = [g for g in target.ids if g not in self._fleet.groups()]
-        if missing:
-            raise TargetError(f"unknown group(s): {', '.join(missing)}")
-        return sorted({sid for g in target.ids for sid in self._fleet.members(g)})
+        try:
+            return self._fleet.resolve(directive.target)
+        except KeyError as exc:
+            raise TargetError(str(exc.args[0])) from None
 
     async def submit(self, directive: Directive) -> DirectiveRecord:
         """Persist a new directive and start its fan-out; returns at once (outcomes follow)."""
@@ -197,6 +188,10 @@ class Dispatcher:
         refreshed = self._store.directive(directive_id)
         assert refreshed is not None
         return refreshed
+
+    def resends(self) -> list[asyncio.Task[None]]:
+        """Resends to reconnected stations still under way (tests and shutdown await them)."""
+        return list(self._resends)
 
     async def close(self) -> None:
         tasks = [*self._runs.values(), *self._resends]

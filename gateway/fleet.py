@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.interfaces import AuditSink
-from gateway.model import Alarm, OcppVersion, StationCapabilities
+from gateway.model import Alarm, OcppVersion, StationCapabilities, Target, TargetScope
 from gateway.store import Store
 
 #: Station-initiated messages worth an audit entry (the DER story); heartbeats and meter values are not.
@@ -58,6 +58,20 @@ class Fleet:
 
     def on_alarm(self, listener: Callable[[Alarm], None]) -> None:
         self._alarm_listeners.append(listener)
+
+    def resolve(self, target: Target) -> list[str]:
+        """Station ids of a target; KeyError naming the unknown stations or groups."""
+        if target.scope is TargetScope.FLEET:
+            return sorted(self.stations)
+        if target.scope is TargetScope.STATION:
+            unknown = [sid for sid in target.ids if sid not in self.stations]
+            if unknown:
+                raise KeyError(f"unknown station(s): {', '.join(unknown)}")
+            return sorted(set(target.ids))
+        missing = [g for g in target.ids if g not in self.groups()]
+        if missing:
+            raise KeyError(f"unknown group(s): {', '.join(missing)}")
+        return sorted({sid for g in target.ids for sid in self.members(g)})
 
     def members(self, group: str) -> list[str]:
         return sorted(s.id for s in self.stations.values() if group in s.groups)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -22,11 +22,13 @@ from gateway.interfaces import UtilityAdapter
 from gateway.model import Directive, OcppVersion, StationOutcome
 from gateway.store import DirectiveRecord, Store
 from gateway.tls import server_context
-from gateway.utility import AlarmRelay, EventRouter, RuntimeSink
+from gateway.utility import AlarmRelay, EventRouter, FleetView, RuntimeSink
 from protocols.ocpp.auth import verify_password
 from protocols.ocpp.server import PREFERENCE, EndpointSettings, OcppServer
 
 log = logging.getLogger(__name__)
+
+AdapterFactory = Callable[[FleetView], UtilityAdapter]
 
 
 class ConfiguredStations:
@@ -67,8 +69,14 @@ class Gateway:
 
     @classmethod
     def build(
-        cls, config: GatewayConfig, *, clock: Clock | None = None, adapters: Sequence[UtilityAdapter] = ()
+        cls,
+        config: GatewayConfig,
+        *,
+        clock: Clock | None = None,
+        adapters: Sequence[UtilityAdapter | AdapterFactory] = (),
     ) -> Gateway:
+        """Wire every part from `config`. An adapter may be given as a factory taking the FleetView, for
+        adapters that read fleet data for their reports."""
         clock = clock or SystemClock()
         store = Store(config.database)
         store.mark_all_disconnected()
@@ -103,12 +111,14 @@ class Gateway:
             token=config.api.bearer(),
             ready=lambda: ocpp.listening and store.writable(),
         )
-        dispatcher.on_event(EventRouter(store, adapters))
-        alarms = AlarmRelay(adapters, clock)
+        view = FleetView(fleet)
+        built = [a(view) if callable(a) else a for a in adapters]
+        dispatcher.on_event(EventRouter(store, built))
+        alarms = AlarmRelay(built, clock)
         fleet.on_alarm(alarms.add)
         sink = RuntimeSink(dispatcher, audit, clock)
         runner = web.AppRunner(app, access_log=None)
-        return cls(config, clock, store, audit, fleet, ocpp, dispatcher, adapters, sink, alarms, runner)
+        return cls(config, clock, store, audit, fleet, ocpp, dispatcher, built, sink, alarms, runner)
 
     @property
     def api_url(self) -> str:

@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from gateway.clock import Clock
 from gateway.dispatch import Dispatcher, TargetError
+from gateway.fleet import Fleet, StationState
 from gateway.interfaces import AuditSink, DirectiveEvent, Signal, UtilityAdapter
-from gateway.model import Alarm, Directive
+from gateway.model import Alarm, Directive, Target
 from gateway.schedule.alarms import classify
 from gateway.store import Store
+from protocols.openadr3.reports import ResourceSample
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +125,35 @@ class AlarmRelay:
         while True:
             await asyncio.sleep(self.window_s)
             await self.flush()
+
+
+class FleetView:
+    """The fleet as utility adapters read it for reports: current power, ratings, state (protocols.openadr3's
+    FleetData). The registry keeps no power history, so a sample is the latest reading, marked ESTIMATED when some
+    stations of the target have not reported yet."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+
+    def _states(self, target: Target) -> list[StationState]:
+        try:
+            return [self._fleet.stations[sid] for sid in self._fleet.resolve(target)]
+        except KeyError:
+            return []
+
+    def demand_w(self, target: Target) -> float | None:
+        readings = [s.power_w for s in self._states(target) if s.connected and s.power_w is not None]
+        return sum(readings) if readings else None
+
+    def sample(self, target: Target, start: datetime, end: datetime) -> ResourceSample:
+        states = self._states(target)
+        readings = [s.power_w for s in states if s.power_w is not None]
+        faulted = any(s.last_alarm is not None and not s.last_alarm.ended for s in states)
+        caps = [s.capabilities for s in states if s.capabilities is not None]
+        return ResourceSample(
+            power_w=sum(readings) if readings else None,
+            max_charge_w=sum(c.max_charge_rate_w or 0.0 for c in caps) or None,
+            max_discharge_w=sum(c.max_discharge_rate_w or 0.0 for c in caps) or None,
+            operating_state="ERROR" if faulted else "NORMAL",
+            quality="OK" if states and len(readings) == len(states) else "ESTIMATED" if readings else "MISSING",
+        )
