@@ -19,6 +19,7 @@ from gateway import __version__
 from gateway.audit import cli as audit_cli
 from gateway.certs_cli import register as register_certs
 from gateway.config import ConfigError, load_config
+from protocols.iec61850 import cli as iec61850_cli
 from protocols.ocpp.auth import hash_password
 from protocols.ocpp.simulator.cli import register as register_sim
 
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_certs(sub)
     register_sim(sub)
     audit_cli.register(sub)
+    iec61850_cli.register(sub)
     bench = sub.add_parser("bench", help="performance measurements that print their figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
     audit_cli.register_bench(bench_sub)
