@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -94,9 +94,12 @@ class RecordingSink:
     rejected: list[tuple[Signal, str, str | None]] = field(default_factory=list)
     upstream: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
     superseded: list[str] = field(default_factory=list)
+    #: Set on every hand-over, for adapters that hand over from another thread via the loop.
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def submit(self, directive: Directive, signal: Signal) -> None:
         self.submitted.append((directive, signal))
+        self.changed.set()
 
     async def cancel(
         self, directive_id: str, signal: Signal, *, randomize_s: int = 0, superseded: bool = False
@@ -104,9 +107,11 @@ class RecordingSink:
         self.cancelled.append((directive_id, signal, randomize_s))
         if superseded:
             self.superseded.append(directive_id)
+        self.changed.set()
 
     def reject(self, signal: Signal, reason: str, *, code: str | None = None) -> None:
         self.rejected.append((signal, reason, code))
+        self.changed.set()
 
     def sent_upstream(
         self, what: str, data: Mapping[str, Any], *, directive_id: str | None = None, signal_id: str | None = None
@@ -115,3 +120,10 @@ class RecordingSink:
 
     def directives(self) -> dict[str, Directive]:
         return {d.id: d for d, _ in self.submitted}
+
+    async def wait(self, done: Callable[[], bool]) -> None:
+        """Until `done()` holds, re-checked after each hand-over (5 s at most)."""
+        async with asyncio.timeout(5):
+            while not done():
+                self.changed.clear()
+                await self.changed.wait()

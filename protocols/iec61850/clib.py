@@ -214,7 +214,12 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
 @cache
 def lib() -> ctypes.CDLL:
     """The bundled libiec61850, reached through the binding's extension module (which links it), prototyped."""
-    from pyiec61850 import _pyiec61850
+    try:
+        from pyiec61850 import _pyiec61850
+    except ImportError as exc:
+        raise ImportError(
+            "IEC 61850 needs the optional libiec61850 binding: pip install 'der-gateway[iec61850]'"
+        ) from exc
 
     handle = ctypes.CDLL(_pyiec61850.__file__)
     for name, (restype, argtypes) in _PROTOTYPES.items():

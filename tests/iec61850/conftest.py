@@ -4,47 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 
-from gateway.interfaces import Signal
-from gateway.model import Directive
 from protocols.iec61850.adapter import Iec61850Adapter, Iec61850Config
 from protocols.iec61850.clib import Fc
 from protocols.iec61850.client import ScadaClient, ScadaError
 from protocols.iec61850.translate import StationReading
+from tests.support import RecordingSink
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-@dataclass
-class RecordingSink:
-    submitted: list[tuple[Directive, Signal]] = field(default_factory=list)
-    cancelled: list[tuple[str, Signal]] = field(default_factory=list)
-    rejected: list[tuple[Signal, str, str | None]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def submit(self, directive: Directive, signal: Signal) -> None:
-        self.submitted.append((directive, signal))
-        self.changed.set()
-
-    async def cancel(self, directive_id: str, signal: Signal, *, randomize_s: int = 0) -> None:
-        self.cancelled.append((directive_id, signal))
-        self.changed.set()
-
-    def reject(self, signal: Signal, reason: str, *, code: str | None = None) -> None:
-        self.rejected.append((signal, reason, code))
-        self.changed.set()
-
-    async def wait(self, done: Callable[[], bool]) -> None:
-        """Wait for the adapter to hand something over (it does so from the library's thread via the loop)."""
-        async with asyncio.timeout(5):
-            while not done():
-                self.changed.clear()
-                await self.changed.wait()
 
 
 @dataclass
