@@ -121,9 +121,9 @@ class RecordingSink:
     def directives(self) -> dict[str, Directive]:
         return {d.id: d for d, _ in self.submitted}
 
-    async def wait(self, done: Callable[[], bool]) -> None:
-        """Until `done()` holds, re-checked after each hand-over (5 s at most)."""
-        async with asyncio.timeout(5):
+    async def wait(self, done: Callable[[], bool], *, timeout_s: float = 5.0) -> None:
+        """Until `done()` holds, re-checked after each hand-over (woken by records, bounded by `timeout_s`)."""
+        async with asyncio.timeout(timeout_s):
             while not done():
                 self.changed.clear()
                 await self.changed.wait()

@@ -1,0 +1,157 @@
+"""The OpenADR 2.0b VEN link: openleadr's OpenADRClient, set up the way the gateway needs it.
+
+openleadr does the 2.0b XML (schema-checked both ways), optional XML signatures and TLS, registration
+(oadrQueryRegistration, oadrCreatePartyRegistration), report registration (oadrRegisterReport) and polling
+(oadrPoll at the VTN's oadrRequestedOadrPollFreq, on its own scheduler). This module adds: the configuration, one
+TELEMETRY_USAGE and one TELEMETRY_STATUS report per configured resource fed from `FleetData`, the raw bytes of each
+oadrDistributeEvent (for the audit digest), and the event handler that answers optIn / optOut.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from openleadr import OpenADRClient
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.clock import Clock
+from gateway.model import Target
+from protocols.openadr2b.opt import FleetCapability, Opt
+from protocols.openadr2b.policy import NormalizeConfig
+
+log = logging.getLogger(__name__)
+
+#: Called with openleadr's event dict and the raw oadrDistributeEvent it came in; returns the opt answer.
+EventHandler = Callable[[dict[str, Any], bytes], Awaitable[Opt]]
+
+
+class RegistrationError(Exception):
+    """The VTN could not be reached or did not register the VEN."""
+
+
+class OpenAdr2bConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The VTN's 2.0b base URL, e.g. https://vtn.example/OpenADR2/Simple/2.0b (services are appended to it).
+    vtn_url: str = Field(min_length=1)
+    ven_name: str = Field(min_length=1, max_length=128)
+    #: A venID assigned out of band; None = the VTN assigns one at registration.
+    ven_id: str | None = None
+    #: PEM files for TLS client authentication and XML signatures (2.0b requires both in production).
+    cert: str | None = None
+    key: str | None = None
+    passphrase: str | None = None
+    ca_file: str | None = None
+    #: The VTN certificate's fingerprint: incoming messages whose signature does not match are dropped.
+    vtn_fingerprint: str | None = None
+    #: OpenADR resourceID -> the stations or group it stands for: one usage and one status report each.
+    resources: dict[str, Target] = Field(default_factory=lambda: {"fleet": Target()})
+    #: Sampling (and reporting) interval the reports offer the VTN.
+    report_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+
+
+class FleetData(Protocol):
+    """What the VEN needs to know about the fleet (the runtime implements it)."""
+
+    def demand_w(self, target: Target) -> float | None:
+        """Current import of the target's stations, W (TELEMETRY_USAGE, and the baseline of offsets)."""
+        ...
+
+    def capability(self, target: Target) -> FleetCapability:
+        """What the target's stations can do now (the opt decision, and TELEMETRY_STATUS)."""
+        ...
+
+
+def canonical_event(event: dict[str, Any]) -> bytes:
+    """A stable encoding of an event dict, for the digest when the raw message is not at hand."""
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+class Ven:
+    """One registered VEN. `start` returns once registration, report registration and the first poll are done."""
+
+    def __init__(self, config: OpenAdr2bConfig, fleet: FleetData, on_event: EventHandler, *, clock: Clock) -> None:
+        self.config = config
+        self._fleet = fleet
+        self._on_event = on_event
+        self._clock = clock
+        self._client: OpenADRClient | None = None
+        self._distribute: bytes | None = None
+        self.last_seen: datetime | None = None
+
+    @property
+    def client(self) -> OpenADRClient:
+        if self._client is None:
+            raise RuntimeError("VEN not started")
+        return self._client
+
+    @property
+    def ven_id(self) -> str | None:
+        return None if self._client is None else self._client.ven_id
+
+    @property
+    def poll_interval(self) -> timedelta | None:
+        return None if self._client is None else self._client.poll_frequency
+
+    @property
+    def registered(self) -> bool:
+        return self._client is not None and self._client.registration_id is not None
+
+    async def start(self) -> None:
+        c = self.config
+        # openleadr makes an asyncio.Queue and a scheduler in __init__: it must be built inside the running loop.
+        client = OpenADRClient(
+            ven_name=c.ven_name, vtn_url=c.vtn_url, ven_id=c.ven_id, cert=c.cert, key=c.key, passphrase=c.passphrase,
+            ca_file=c.ca_file, vtn_fingerprint=c.vtn_fingerprint, show_fingerprint=False,
+            disable_signature=c.cert is None,
+        )  # fmt: skip
+        self._client = client
+        interval = timedelta(seconds=c.report_interval_s)
+        for name, target in c.resources.items():
+            client.add_report(
+                callback=lambda target=target: self._usage(target), resource_id=name, measurement="real_power",
+                unit="W", scale="none", report_specifier_id=f"{c.ven_name}.usage", r_id=f"usage.{name}",
+                sampling_rate=interval, report_duration=interval,
+            )  # fmt: skip
+            client.add_report(
+                callback=lambda target=target: self._status(target), resource_id=name,
+                report_name="TELEMETRY_STATUS", report_specifier_id=f"{c.ven_name}.status", r_id=f"status.{name}",
+                sampling_rate=interval, report_duration=interval,
+            )  # fmt: skip
+        client.add_hook("after_receive_xml", self._received)
+        client.add_handler("on_event", self._handle)
+        client.add_handler("on_update_event", self._handle)
+        await client.run()
+        if client.registration_id is None:
+            raise RegistrationError(f"the VTN at {c.vtn_url} did not register VEN {c.ven_name!r}")
+        log.info("openadr2b: registered as venID %s (registration %s)", client.ven_id, client.registration_id)
+
+    async def stop(self) -> None:
+        if self._client is not None and self._client.client_session is not None:
+            await self._client.stop()
+
+    def _received(self, xml: str) -> None:
+        self.last_seen = self._clock.now()
+        if "oadrDistributeEvent" in xml[:2048]:
+            self._distribute = xml.encode()
+
+    async def _handle(self, event: dict[str, Any]) -> str:
+        raw = self._distribute if self._distribute is not None else canonical_event(event)
+        opt = await self._on_event(event, raw)
+        return opt.value
+
+    def _usage(self, target: Target) -> list[tuple[datetime, float]]:
+        watts = self._fleet.demand_w(target)
+        return [] if watts is None else [(self._clock.now(), float(watts))]
+
+    def _status(self, target: Target) -> list[tuple[datetime, float]]:
+        """openleadr carries only a float per interval (no oadrPayloadResourceStatus): the share of the target's
+        stations that are online, 0-1."""
+        cap = self._fleet.capability(target)
+        share = cap.stations_online / cap.stations_total if cap.stations_total else 0.0
+        return [(self._clock.now(), share)]
