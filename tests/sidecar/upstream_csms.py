@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
@@ -22,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from gateway.tls import peer_common_name
 from protocols.ocpp.auth import parse_basic_auth
 
 
@@ -85,9 +87,14 @@ class UpstreamStation(ChargePoint):  # type: ignore[misc]
 class UpstreamCsms:
     """Serves ws://127.0.0.1:<port>/csms/<station id> (OCPP 2.1); `refuse` answers the handshake with that status."""
 
-    def __init__(self, *, password: str | None = None, refuse: HTTPStatus | None = None) -> None:
+    def __init__(
+        self, *, password: str | None = None, refuse: HTTPStatus | None = None, ssl: SSLContext | None = None
+    ) -> None:
         self.password = password
         self.refuse = refuse
+        self.ssl = ssl
+        #: Per station: the client certificate's CN and the Authorization header of its latest connection.
+        self.peers: dict[str, tuple[str | None, str | None]] = {}
         self.stations: dict[str, UpstreamStation] = {}
         #: Every frame per station: (direction "in" | "out", the text exactly as on the wire).
         self.frames: dict[str, list[tuple[str, str]]] = {}
@@ -98,7 +105,7 @@ class UpstreamCsms:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self._port}/csms"
+        return f"{'wss' if self.ssl else 'ws'}://127.0.0.1:{self._port}/csms"
 
     async def start(self) -> None:
         self._server = await serve(
@@ -109,6 +116,7 @@ class UpstreamCsms:
             process_request=self._check,
             compression=None,
             ping_interval=None,
+            ssl=self.ssl,
         )
         self._port = self._server.sockets[0].getsockname()[1]
 
@@ -141,6 +149,8 @@ class UpstreamCsms:
         assert ws.request is not None
         station_id = ws.request.path.rsplit("/", 1)[-1]
         station = UpstreamStation(station_id, ws, self)
+        cn = peer_common_name(ws.transport.get_extra_info("ssl_object")) if self.ssl else None
+        self.peers[station_id] = (cn, ws.request.headers.get("Authorization"))
         self.stations[station_id] = station
         async with self._changed:
             self.connections[station_id] = self.connections.get(station_id, 0) + 1
