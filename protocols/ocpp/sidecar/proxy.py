@@ -91,6 +91,7 @@ class SidecarProxy:
         #: Upstream connections opened during a station's handshake, until its session takes them over.
         self._opened: dict[ServerConnection, tuple[ClientConnection | None, OcppVersion | None]] = {}
         self._wake = asyncio.Event()
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
@@ -124,6 +125,9 @@ class SidecarProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        for task in list(self._cleanups):
+            task.cancel()
+        await asyncio.gather(*self._cleanups, return_exceptions=True)
         for up, _ in self._opened.values():
             if up is not None:
                 await up.close()
@@ -180,7 +184,7 @@ class SidecarProxy:
         offered = [p.strip() for h in request.headers.get_all("Sec-WebSocket-Protocol") for p in h.split(",")]
         offers = handshake.allowed_offers(self._directory, station_id, offered)
         if not offers:  # completes without a subprotocol and is closed, as in CSMS mode
-            self._opened[connection] = (None, None)
+            self._stash(connection, None, None)
             return None
         try:
             up = await open_upstream(
@@ -200,13 +204,27 @@ class SidecarProxy:
             return response
         except UpstreamUnreachableError as exc:
             log.warning("station %s: upstream CSMS unreachable (%s); accepted, messages buffered", station_id, exc)
-            self._opened[connection] = (None, offers[0])
+            self._stash(connection, None, offers[0])
             return None
         chosen = OcppVersion(up.subprotocol) if up.subprotocol in {v.value for v in offers} else None
         if chosen is None:
             await up.close()
-        self._opened[connection] = (up if chosen is not None else None, chosen)
+        self._stash(connection, up if chosen is not None else None, chosen)
         return None
+
+    def _stash(self, connection: ServerConnection, up: ClientConnection | None, version: OcppVersion | None) -> None:
+        """Keep the CSMS connection for the station's session; close it if the station's handshake never ends."""
+        self._opened[connection] = (up, version)
+        if up is not None:
+            task = asyncio.ensure_future(self._drop_unclaimed(connection))
+            self._cleanups.add(task)
+            task.add_done_callback(self._cleanups.discard)
+
+    async def _drop_unclaimed(self, connection: ServerConnection) -> None:
+        await connection.wait_closed()
+        up, _ = self._opened.pop(connection, (None, None))
+        if up is not None:
+            await up.close()
 
     def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         _, version = self._opened.get(connection, (None, None))
