@@ -165,6 +165,15 @@ async def test_station_refused_the_way_the_csms_refused_it(tmp_path: Path, statu
             assert not gw.audit.query(kind="station.connected")
 
 
+async def test_station_refused_when_the_csms_speaks_none_of_its_versions(sidecar: Gateway, csms: UpstreamCsms) -> None:
+    """The test CSMS speaks only 2.1: a 1.6-only station is refused with the CSMS's own answer (400)."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with raw_station(proxy_of(sidecar).url, "S1", subprotocols=("ocpp1.6",)):
+            pass
+    assert refused.value.response.status_code == HTTPStatus.BAD_REQUEST
+    assert not sidecar.fleet.stations["S1"].connected
+
+
 async def test_station_password_is_relayed_to_the_csms(tmp_path: Path) -> None:
     """Profile 1 upstream: the CSMS checks the station's own credentials; a wrong one is refused by both."""
     async with UpstreamCsms(password=PASSWORD) as csms:
