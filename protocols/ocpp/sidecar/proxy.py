@@ -154,10 +154,6 @@ class SidecarProxy:
     def is_connected(self, station_id: str) -> bool:
         return self.session(station_id) is not None
 
-    def version(self, station_id: str) -> OcppVersion | None:
-        session = self.session(station_id)
-        return session.version if session is not None else None
-
     async def call(
         self, station_id: str, action: str, payload: dict[str, Any], *, timeout: float, message_id: str | None = None
     ) -> Reply:

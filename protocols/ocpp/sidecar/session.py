@@ -114,10 +114,6 @@ class ProxySession:
     def closed(self) -> bool:
         return self._closed
 
-    @property
-    def upstream_connected(self) -> bool:
-        return self._up is not None
-
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
