@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -25,7 +25,36 @@ class StationConfig(_Section):
     versions: list[OcppVersion] = Field(default_factory=list)
 
 
+class UpstreamConfig(_Section):
+    """The CSMS a sidecar relays stations to (docs/sidecar.md). Toward it the gateway acts as each station: profile
+    1/2 relay the station's own HTTP Basic credentials, profile 3 uses the gateway's own client certificate."""
+
+    url: Annotated[str, Field(pattern=r"^wss?://")]
+    security_profile: int = Field(default=1, ge=0, le=3)
+    #: CA that signs the CSMS's server certificate (profiles 2 and 3).
+    ca: Path | None = None
+    #: The gateway's own client certificate and key (profile 3); never a station's.
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    retry_wait_minimum_s: float = Field(default=3.0, ge=0)
+    retry_random_range_s: float = Field(default=2.0, ge=0)
+    retry_repeat_times: int = Field(default=5, ge=0, le=20)
+    buffer_limit: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _tls(self) -> UpstreamConfig:
+        if self.security_profile >= 2 and (not self.url.startswith("wss://") or self.ca is None):
+            raise ValueError(f"upstream security_profile {self.security_profile} needs a wss:// url and ca")
+        if self.security_profile == 3 and (self.client_cert is None or self.client_key is None):
+            raise ValueError("upstream security_profile 3 needs the gateway's client_cert and client_key")
+        return self
+
+
 class OcppConfig(_Section):
+    #: csms: the gateway is the stations' CSMS; sidecar: it relays them to [ocpp.upstream] (docs/sidecar.md).
+    mode: Literal["csms", "sidecar"] = "csms"
+    upstream: UpstreamConfig | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=9000, ge=0, le=65535)
     path: str = Field(default="/ocpp", pattern=r"^/[A-Za-z0-9/_\-]*$")
@@ -44,6 +73,8 @@ class OcppConfig(_Section):
             raise ValueError(f"security_profile {self.security_profile} needs tls_cert and tls_key")
         if self.security_profile == 3 and self.client_ca is None:
             raise ValueError("security_profile 3 needs client_ca (the CA that signs station certificates)")
+        if self.mode == "sidecar" and self.upstream is None:
+            raise ValueError("mode = sidecar needs an [ocpp.upstream] section")
         return self
 
 
@@ -109,11 +140,21 @@ def load_config(path: Path) -> GatewayConfig:
     def rel(p: Path | None) -> Path | None:
         return None if p is None else base / p
 
+    upstream = config.ocpp.upstream
+    if upstream is not None:
+        upstream = upstream.model_copy(
+            update={
+                "ca": rel(upstream.ca),
+                "client_cert": rel(upstream.client_cert),
+                "client_key": rel(upstream.client_key),
+            }
+        )
     ocpp = config.ocpp.model_copy(
         update={
             "tls_cert": rel(config.ocpp.tls_cert),
             "tls_key": rel(config.ocpp.tls_key),
             "client_ca": rel(config.ocpp.client_ca),
+            "upstream": upstream,
         }
     )
     api = config.api.model_copy(update={"token_file": rel(config.api.token_file)})

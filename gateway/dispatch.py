@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -331,7 +330,7 @@ class Dispatcher:
 
     async def _send(self, directive_id: str, station_id: str, result: MappingResult) -> StationOutcome:
         """Send the mapped commands to one station in order, recording the plan before anything leaves."""
-        ids = [str(uuid.uuid4()) for _ in result.commands]
+        ids = [self._link.new_message_id() for _ in result.commands]
         planned = [
             CommandOutcome(
                 action=c.action, message_id=mid, controls=list(c.controls), status=OutcomeStatus.PENDING, detail=c.note
@@ -418,7 +417,7 @@ class Dispatcher:
                 command,
                 CommandOutcome(
                     action=command.action,
-                    message_id=str(uuid.uuid4()),
+                    message_id=self._link.new_message_id(),
                     controls=list(command.controls),
                     status=OutcomeStatus.PENDING,
                 ),

@@ -34,7 +34,11 @@ class Reply:
 
 
 class StationLink(Protocol):
-    """Sends commands to stations: the OCPP endpoint (CSMS mode) or, later, the sidecar proxy."""
+    """Sends commands to stations: the OCPP endpoint (CSMS mode) or the sidecar proxy."""
+
+    def new_message_id(self) -> str:
+        """A fresh id for a gateway CALL: a sidecar must use ids the CSMS never uses (part 4, 6.4)."""
+        ...
 
     async def call(
         self, station_id: str, action: str, payload: dict[str, Any], *, timeout: float, message_id: str | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,10 +22,11 @@ from gateway.fleet import Fleet
 from gateway.interfaces import UtilityAdapter
 from gateway.model import Directive, OcppVersion, StationOutcome
 from gateway.store import DirectiveRecord, Store
-from gateway.tls import server_context
+from gateway.tls import client_context, server_context
 from gateway.utility import AlarmRelay, EventRouter, FleetView, RuntimeSink
 from protocols.ocpp.auth import verify_password
 from protocols.ocpp.server import PREFERENCE, EndpointSettings, OcppServer
+from protocols.ocpp.sidecar import Backoff, SidecarProxy, UpstreamSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,31 @@ class ConfiguredStations:
         return tuple(station.versions) if station and station.versions else PREFERENCE
 
 
+def _sidecar(
+    config: GatewayConfig,
+    fleet: Fleet,
+    audit: AuditLog,
+    clock: Clock,
+    endpoint: EndpointSettings,
+    ssl_context: ssl.SSLContext | None,
+) -> SidecarProxy:
+    up = config.ocpp.upstream
+    assert up is not None
+    upstream_ssl = None
+    if up.security_profile >= 2:
+        assert up.ca is not None
+        upstream_ssl = client_context(up.ca, cert=up.client_cert, key=up.client_key)
+    settings = UpstreamSettings(
+        url=up.url,
+        security_profile=up.security_profile,
+        connect_timeout_s=up.connect_timeout_s,
+        backoff=Backoff(up.retry_wait_minimum_s, up.retry_random_range_s, up.retry_repeat_times),
+        buffer_limit=up.buffer_limit,
+    )
+    stations = ConfiguredStations(config.stations)
+    return SidecarProxy(stations, fleet, audit, clock, endpoint, settings, ssl_context, upstream_ssl)
+
+
 @dataclass
 class Gateway:
     """A running gateway: store, audit, fleet registry, OCPP endpoint, dispatcher and operator API."""
@@ -58,7 +85,7 @@ class Gateway:
     store: Store
     audit: AuditLog
     fleet: Fleet
-    ocpp: OcppServer
+    ocpp: OcppServer | SidecarProxy
     dispatcher: Dispatcher
     adapters: Sequence[UtilityAdapter]
     sink: RuntimeSink
@@ -100,7 +127,11 @@ class Gateway:
             heartbeat_s=oc.heartbeat_s,
             compression=oc.compression,
         )
-        ocpp = OcppServer(ConfiguredStations(config.stations), fleet, clock, endpoint, ssl_context)
+        ocpp: OcppServer | SidecarProxy
+        if oc.mode == "sidecar":
+            ocpp = _sidecar(config, fleet, audit, clock, endpoint, ssl_context)
+        else:
+            ocpp = OcppServer(ConfiguredStations(config.stations), fleet, clock, endpoint, ssl_context)
         dispatcher = Dispatcher(store, fleet, ocpp, audit, clock, DispatchSettings(call_timeout_s=oc.call_timeout_s))
         app = build_app(
             dispatcher=dispatcher,

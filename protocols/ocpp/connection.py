@@ -181,13 +181,8 @@ class StationConnection:
             events.station_booted(self.station_id, payload, now)
             self.booted.set()
             self._on_boot(self)
-        elif action == "NotifyDERAlarm":
-            events.station_alarm(handlers.alarm_from(self.station_id, payload, now))
         else:
-            power = handlers.power_from(self.version, action, payload)
-            if power is not None:
-                events.station_power(self.station_id, power, now)
-            events.station_message(self.station_id, action, payload, message_id, now)
+            handlers.report(events, self.version, self.station_id, action, payload, message_id, now)
 
     def _on_send(self, send: Send) -> None:
         try:

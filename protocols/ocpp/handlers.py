@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.interfaces import StationEvents
 from gateway.model import Alarm, OcppVersion
 from protocols.ocpp import schemas
 from protocols.ocpp.frames import ErrorCode
@@ -127,3 +128,23 @@ def alarm_from(station_id: str, payload: Mapping[str, Any], at: datetime) -> Ala
         extra_info=payload.get("extraInfo"),
         raw=dict(payload),
     )
+
+
+def report(
+    events: StationEvents,
+    version: OcppVersion,
+    station_id: str,
+    action: str,
+    payload: dict[str, Any],
+    message_id: str,
+    now: datetime,
+) -> None:
+    """Tell the runtime what a station said (a schema-valid CALL other than BootNotification): alarms, power,
+    and every message for audit and state. Shared by the CSMS endpoint and the sidecar proxy."""
+    if action == "NotifyDERAlarm":
+        events.station_alarm(alarm_from(station_id, payload, now))
+        return
+    power = power_from(version, action, payload)
+    if power is not None:
+        events.station_power(station_id, power, now)
+    events.station_message(station_id, action, payload, message_id, now)

@@ -12,11 +12,10 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
-from typing import Any, Protocol
-from urllib.parse import unquote
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -24,27 +23,19 @@ from websockets.typing import Subprotocol
 
 from gateway.clock import Clock
 from gateway.interfaces import Reply, ReplyKind, StationEvents
-from gateway.model import OcppVersion
-from gateway.tls import peer_common_name
-from protocols.ocpp import auth, capabilities
+from gateway.model import OcppVersion, StationCapabilities
+from protocols.ocpp import capabilities, handshake
 from protocols.ocpp.connection import StationConnection
+from protocols.ocpp.handshake import PREFERENCE, StationDirectory
+
+__all__ = ["PREFERENCE", "EndpointSettings", "OcppServer", "StationDirectory", "read_capabilities"]
 
 log = logging.getLogger(__name__)
 
-PREFERENCE: tuple[OcppVersion, ...] = (OcppVersion.V21, OcppVersion.V201, OcppVersion.V16)
-_CLOSE_NO_SUBPROTOCOL = 1002
+CLOSE_NO_SUBPROTOCOL = 1002
 
-
-class StationDirectory(Protocol):
-    """Which stations may connect, and their credentials (from configuration)."""
-
-    def known(self, station_id: str) -> bool: ...
-
-    def check_password(self, station_id: str, password: str) -> bool: ...
-
-    def versions(self, station_id: str) -> Sequence[OcppVersion]:
-        """Subprotocols this station may use (all by default)."""
-        ...
+#: Sends one CALL to a station: (action, payload, timeout) -> its Reply.
+Caller = Callable[[str, dict[str, Any], float], Awaitable[Reply]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +118,9 @@ class OcppServer:
 
     # -- StationLink ---------------------------------------------------------------------------------------------
 
+    def new_message_id(self) -> str:
+        return str(uuid.uuid4())
+
     def is_connected(self, station_id: str) -> bool:
         conn = self._stations.get(station_id)
         return conn is not None and not conn.closed
@@ -146,40 +140,21 @@ class OcppServer:
     # -- handshake -----------------------------------------------------------------------------------------------
 
     def _station_id(self, path: str) -> str | None:
-        prefix = self.settings.path.rstrip("/") + "/"
-        raw = path.split("?", 1)[0]
-        if not raw.startswith(prefix):
-            return None
-        station_id = unquote(raw[len(prefix) :])
-        return station_id if auth.valid_identity(station_id) else None
+        return handshake.station_id_from_path(path, self.settings.path)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        station_id = self._station_id(request.path)
-        if station_id is None or not self._directory.known(station_id):
-            log.info("refused %s: unknown or malformed station identity", request.path)
-            return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charging station\n")
-        profile = self.settings.security_profile
-        if profile in (1, 2):
-            creds = auth.parse_basic_auth(request.headers.get("Authorization"))
-            if creds is None or creds[0] != station_id or not self._directory.check_password(station_id, creds[1]):
-                log.info("refused %s: bad or missing HTTP Basic credentials", station_id)
-                response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
-                response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
-                return response
-        if profile == 3:
-            common_name = _peer_common_name(connection)
-            if common_name != station_id:
-                log.info("refused %s: client certificate CN %r does not match", station_id, common_name)
-                return connection.respond(HTTPStatus.FORBIDDEN, "Client certificate does not match station\n")
-        return None
+        return handshake.check_request(
+            connection,
+            request,
+            base=self.settings.path,
+            directory=self._directory,
+            profile=self.settings.security_profile,
+        )
 
     def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         station_id = self._station_id(connection.request.path) if connection.request else None
-        allowed = self._directory.versions(station_id) if station_id else PREFERENCE
-        for version in PREFERENCE:
-            if version in allowed and version.value in offered:
-                return Subprotocol(version.value)
-        return None
+        choices = handshake.allowed_offers(self._directory, station_id, offered)
+        return Subprotocol(choices[0].value) if choices else None
 
     # -- connection ----------------------------------------------------------------------------------------------
 
@@ -189,7 +164,7 @@ class OcppServer:
         if station_id is None:  # process_request already refused it; unreachable in practice
             return
         if ws.subprotocol is None:
-            await ws.close(_CLOSE_NO_SUBPROTOCOL, "no supported OCPP subprotocol offered")
+            await ws.close(CLOSE_NO_SUBPROTOCOL, "no supported OCPP subprotocol offered")
             return
         version = OcppVersion(ws.subprotocol)
         previous = self._stations.get(station_id)
@@ -233,19 +208,24 @@ class OcppServer:
             await self._read_capabilities(conn)
 
     async def _read_capabilities(self, conn: StationConnection) -> None:
-        timeout = self.settings.call_timeout_s
-        if conn.version is OcppVersion.V16:
-            reply = await conn.call("GetConfiguration", {"key": list(capabilities.WANTED_16)}, timeout=timeout)
-            caps = capabilities.capabilities_v16(reply.payload or {})
-        else:
-            reply = await conn.call("GetVariables", capabilities.get_variables_request(), timeout=timeout)
-            values = capabilities.values_from_get_variables(reply.payload or {})
-            caps = capabilities.capabilities_v2(conn.version, values)
-        if reply.kind is not ReplyKind.RESULT:
-            log.warning("station %s: capability read failed (%s %s)", conn.station_id, reply.kind, reply.error_code)
+        async def send(action: str, payload: dict[str, Any], timeout: float) -> Reply:
+            return await conn.call(action, payload, timeout=timeout)
+
+        caps = await read_capabilities(send, conn.station_id, conn.version, self.settings.call_timeout_s)
         if not conn.closed:
             self._events.station_capabilities(conn.station_id, caps, self._clock.now())
 
 
-def _peer_common_name(connection: ServerConnection) -> str | None:
-    return peer_common_name(connection.transport.get_extra_info("ssl_object"))
+async def read_capabilities(send: Caller, station_id: str, version: OcppVersion, timeout: float) -> StationCapabilities:
+    """Ask a station for its DER capabilities (GetVariables on 2.x, GetConfiguration on 1.6); a failed read gives
+    the capabilities of a plain charger of that version, so directives still get the limits every station takes."""
+    if version is OcppVersion.V16:
+        reply = await send("GetConfiguration", {"key": list(capabilities.WANTED_16)}, timeout)
+        caps = capabilities.capabilities_v16(reply.payload or {})
+    else:
+        reply = await send("GetVariables", capabilities.get_variables_request(), timeout)
+        values = capabilities.values_from_get_variables(reply.payload or {})
+        caps = capabilities.capabilities_v2(version, values)
+    if reply.kind is not ReplyKind.RESULT:
+        log.warning("station %s: capability read failed (%s %s)", station_id, reply.kind, reply.error_code)
+    return caps
