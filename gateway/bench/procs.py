@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import selectors
 import subprocess
 import sys
@@ -34,8 +35,10 @@ class Child:
             bufsize=1,
         )
         assert self._proc.stdout is not None
+        self._fd = self._proc.stdout.fileno()
+        self._buffer = b""
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._proc.stdout, selectors.EVENT_READ)
+        self._selector.register(self._fd, selectors.EVENT_READ)
 
     @property
     def pid(self) -> int:
@@ -44,14 +47,16 @@ class Child:
     def read(self, timeout: float) -> Message:
         """The next message; progress lines (`{"progress": ...}`) are printed and skipped."""
         deadline = time.monotonic() + timeout
-        assert self._proc.stdout is not None
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._selector.select(remaining):
-                raise ChildError(f"{self.name}: no answer within {timeout:g} s")
-            line = self._proc.stdout.readline()
-            if not line:
-                raise ChildError(f"{self.name}: exited with {self._proc.wait()}")
+            while b"\n" not in self._buffer:  # own buffer: a buffered reader would hide lines from select()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._selector.select(remaining):
+                    raise ChildError(f"{self.name}: no answer within {timeout:g} s")
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    raise ChildError(f"{self.name}: exited with {self._proc.wait()}")
+                self._buffer += chunk
+            line, self._buffer = self._buffer.split(b"\n", 1)
             message: Message = json.loads(line)
             if "error" in message:
                 raise ChildError(f"{self.name}: {message['error']}")
