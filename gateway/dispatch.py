@@ -3,6 +3,12 @@
 For each target station: map the directive for its capabilities (mappings/), write the planned commands to the
 store and the audit log, then send them one after another on that station's link. Stations are handled
 concurrently, so a slow or dead station only delays itself.
+
+At fleet scale the disk sets the pace (the audit log fsyncs every transaction), so writes are grouped: the plans of
+stations whose capabilities are known are recorded in a few growing chunks, each chunk durable before any of its
+frames leaves, and station answers and final outcomes are buffered and written together on the next turn of the
+event loop (group commit). Anything the dispatcher reads back or writes directly flushes that buffer first, so the
+audit keeps its order: command.sent before the station's answer, answers before the directive's next step.
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
+from gateway.audit.entry import AuditEntry
 from gateway.clock import Clock
 from gateway.fleet import Fleet
 from gateway.interfaces import AuditSink, DirectiveEvent, DirectiveEventKind, Reply, ReplyKind, StationLink
@@ -22,6 +30,7 @@ from gateway.model import (
     Directive,
     DirectiveState,
     OutcomeStatus,
+    StationCapabilities,
     StationOutcome,
     UnsupportedControl,
 )
@@ -49,6 +58,25 @@ _CLEARED_ANSWERS = frozenset({"Accepted", "NotFound", "Unknown"})
 _UNSUPPORTED_ERRORS = frozenset({"NotSupported", "NotImplemented"})
 #: States in which an offline station still owes a directive.
 RESEND_STATUSES = (OutcomeStatus.OFFLINE.value,)
+#: Stations planned in the first write of a fan-out (small: it delays the first frame) and the most in one write;
+#: chunks grow fourfold in between.
+_FIRST_CHUNK = 16
+_MAX_CHUNK = 2048
+
+
+class BatchAuditSink(AuditSink, Protocol):
+    """An audit sink that can also record several entries in one durable transaction (gateway.audit.AuditLog)."""
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One station's part of a fan-out: what it gets, and the commands as planned (pending, with message ids)."""
+
+    station_id: str
+    result: MappingResult
+    planned: list[CommandOutcome]
 
 
 class TargetError(ValueError):
@@ -68,7 +96,7 @@ class Dispatcher:
         store: Store,
         fleet: Fleet,
         link: StationLink,
-        audit: AuditSink,
+        audit: BatchAuditSink,
         clock: Clock,
         settings: DispatchSettings | None = None,
     ) -> None:
@@ -82,6 +110,9 @@ class Dispatcher:
         self._resends: set[asyncio.Task[None]] = set()
         self._listeners: list[EventListener] = []
         self._tick_lock = asyncio.Lock()
+        self._later_outcomes: list[StationOutcome] = []
+        self._later_entries: list[AuditEntry] = []
+        self._flush_handle: asyncio.Handle | None = None
         fleet.on_ready(self._station_ready)
 
     def resolve(self, directive: Directive) -> list[str]:
@@ -98,7 +129,7 @@ class Dispatcher:
             raise TargetError(f"directive {directive.id} already exists")
         now = self._clock.now()
         number = self._store.add_directive(directive, DirectiveState.RECEIVED, now)
-        self._audit.append(
+        self._append(
             "directive.created",
             {"directive": directive.model_dump(mode="json"), "number": number, "stations": stations},
             at=now,
@@ -131,7 +162,7 @@ class Dispatcher:
             await asyncio.shield(run)
         now = self._clock.now()
         self._store.replace_directive(directive, DirectiveState.RECEIVED, now)
-        self._audit.append(
+        self._append(
             "directive.created",
             {
                 "directive": directive.model_dump(mode="json"),
@@ -144,7 +175,7 @@ class Dispatcher:
             signal_id=directive.source.signal_id,
         )
         await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
-        dropped = [o for o in self._store.outcomes(directive.id) if o.station_id not in stations]
+        dropped = [o for o in self._outcomes(directive.id) if o.station_id not in stations]
         self._runs[directive.id] = asyncio.create_task(
             self._fanout(directive, previous.number, stations, previous.created, previous.directive, dropped)
         )
@@ -157,7 +188,7 @@ class Dispatcher:
         run = self._runs.get(directive_id)
         if run is not None:
             await asyncio.shield(run)
-        return self._store.outcomes(directive_id)
+        return self._outcomes(directive_id)
 
     async def cancel(self, directive_id: str, *, superseded: bool = False) -> DirectiveRecord:
         """Remove a directive from every station that holds it (ClearDERControl / ClearChargingProfile);
@@ -176,12 +207,12 @@ class Dispatcher:
         now = self._clock.now()
         state = DirectiveState.SUPERSEDED if superseded else DirectiveState.CANCELLED
         self._store.set_directive_state(directive_id, state, now)
-        self._audit.append(f"directive.{state.value}", {"number": record.number}, at=now, directive_id=directive_id)
+        self._append(f"directive.{state.value}", {"number": record.number}, at=now, directive_id=directive_id)
         holders = [
-            o for o in self._store.outcomes(directive_id) if any(c.status is OutcomeStatus.ACCEPTED for c in o.commands)
+            o for o in self._outcomes(directive_id) if any(c.status is OutcomeStatus.ACCEPTED for c in o.commands)
         ]
         await asyncio.gather(*(self._clear_station(record, o) for o in holders))
-        outcomes = tuple(self._store.outcomes(directive_id))
+        outcomes = tuple(self._outcomes(directive_id))
         kind = DirectiveEventKind.SUPERSEDED if superseded else DirectiveEventKind.CANCELLED
         await self._emit(DirectiveEvent(directive_id, kind, self._clock.now(), outcomes))
         refreshed = self._store.directive(directive_id)
@@ -197,6 +228,39 @@ class Dispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.flush()
+
+    # -- writes ------------------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write buffered outcomes and audit entries now (outcomes first: the audit follows the state)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._later_outcomes:
+            self._store.save_outcomes(self._later_outcomes, self._clock.now())
+            self._later_outcomes = []
+        if self._later_entries:
+            self._audit.append_many(self._later_entries)
+            self._later_entries = []
+
+    def _later(self, outcome: StationOutcome | None = None, entry: AuditEntry | None = None) -> None:
+        """Buffer a write; everything buffered in one turn of the event loop is written at the start of the next."""
+        if outcome is not None:
+            self._later_outcomes.append(outcome)
+        if entry is not None:
+            self._later_entries.append(entry)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
+
+    def _append(self, kind: str, data: Mapping[str, Any], **fields: Any) -> None:
+        """One audit entry, on disk when this returns, after everything buffered before it."""
+        self.flush()
+        self._audit.append(kind, data, **fields)
+
+    def _outcomes(self, directive_id: str) -> list[StationOutcome]:
+        self.flush()
+        return self._store.outcomes(directive_id)
 
     # -- fan-out -----------------------------------------------------------------------------------------------
 
@@ -212,7 +276,8 @@ class Dispatcher:
         if previous is not None and dropped:
             record = DirectiveRecord(number, previous, DirectiveState.ACTIVE, received, received)
             await asyncio.gather(*(self._clear_station(record, o) for o in dropped))
-        outcomes = await asyncio.gather(*(self._apply(directive, number, sid, received, previous) for sid in stations))
+        outcomes = await self._apply_all(directive, number, stations, received, previous)
+        self.flush()
         now = self._clock.now()
         counts: dict[str, int] = {}
         for o in outcomes:
@@ -220,7 +285,7 @@ class Dispatcher:
         current = self._store.directive(directive.id)
         if current is not None and current.state is DirectiveState.RECEIVED:
             self._store.set_directive_state(directive.id, DirectiveState.SCHEDULED, now)
-            self._audit.append("directive.scheduled", {"outcomes": counts}, at=now, directive_id=directive.id)
+            self._append("directive.scheduled", {"outcomes": counts}, at=now, directive_id=directive.id)
             refused = {OutcomeStatus.REJECTED, OutcomeStatus.NOT_SUPPORTED, OutcomeStatus.ERROR}
             kind = (
                 DirectiveEventKind.REJECTED
@@ -275,12 +340,8 @@ class Dispatcher:
         self, record: DirectiveRecord, state: DirectiveState, kind: DirectiveEventKind, now: datetime
     ) -> None:
         self._store.set_directive_state(record.directive.id, state, now)
-        self._audit.append(
-            f"directive.{state.value}", {"number": record.number}, at=now, directive_id=record.directive.id
-        )
-        await self._emit(
-            DirectiveEvent(record.directive.id, kind, now, tuple(self._store.outcomes(record.directive.id)))
-        )
+        self._append(f"directive.{state.value}", {"number": record.number}, at=now, directive_id=record.directive.id)
+        await self._emit(DirectiveEvent(record.directive.id, kind, now, tuple(self._outcomes(record.directive.id))))
 
     async def run_timer(self, *, max_wait_s: float = 1.0) -> None:
         """Call tick() at each due time (at least every `max_wait_s`) until cancelled."""
@@ -288,6 +349,43 @@ class Dispatcher:
             due = await self.tick()
             wait = max_wait_s if due is None else (due - self._clock.now()).total_seconds()
             await asyncio.sleep(min(max(wait, 0.0), max_wait_s))
+
+    async def _apply_all(
+        self,
+        directive: Directive,
+        number: int,
+        stations: Sequence[str],
+        received: datetime,
+        previous: Directive | None,
+    ) -> list[StationOutcome]:
+        """Every station's outcome, in the order of `stations`.
+
+        Stations whose capabilities are known are planned here in chunks: each chunk's plans are written in one
+        transaction and its commands start at once, so the first frames leave after one small write while later
+        chunks are being planned. The others (offline, or capabilities still being read) go one by one.
+        """
+        ready: list[tuple[str, StationCapabilities]] = []
+        waiting: list[asyncio.Future[StationOutcome]] = []
+        for sid in stations:
+            state = self._fleet.stations[sid]
+            caps = state.capabilities
+            if caps is not None and state.capabilities_ready.is_set() and self._link.is_connected(sid):
+                ready.append((sid, caps))
+            else:
+                waiting.append(asyncio.ensure_future(self._apply(directive, number, sid, received, previous)))
+        mapped: dict[StationCapabilities, MappingResult] = {}
+        running: list[asyncio.Future[StationOutcome]] = []
+        start, size = 0, _FIRST_CHUNK
+        while start < len(ready):
+            chunk = ready[start : start + size]
+            plans = [self._plan(directive, number, sid, caps, received, previous, mapped) for sid, caps in chunk]
+            self._commit(directive.id, plans)
+            running.extend(asyncio.ensure_future(self._send(directive.id, plan)) for plan in plans)
+            start, size = start + size, min(size * 4, _MAX_CHUNK)
+            await asyncio.sleep(0)  # yield: this chunk's frames go out before the next chunk is planned
+        outcomes = await asyncio.gather(*running, *waiting)
+        by_station = {o.station_id: o for o in outcomes}
+        return [by_station[sid] for sid in stations]
 
     async def _apply(
         self,
@@ -297,6 +395,7 @@ class Dispatcher:
         received: datetime,
         previous: Directive | None = None,
     ) -> StationOutcome:
+        """One station on its own: wait (bounded) for its capabilities, then plan, record and send."""
         state = self._fleet.stations[station_id]
         now = self._clock.now()
         if not self._link.is_connected(station_id):
@@ -314,59 +413,87 @@ class Dispatcher:
             )
             self._record(outcome, "station capabilities unknown: kept, sent when they are read")
             return outcome
-        result = map_directive(
-            _for_station(directive, station_id, received),
-            caps,
-            number=number,
-            now=self._clock.now(),
-            evse_id=directive.target.evse_id,
-        )
-        if previous is not None:  # a changed directive: clear the ids the new version no longer uses
-            kept = {_target_id(c) for c in result.commands}
-            old = map_clear(previous, caps, number=number, evse_id=previous.target.evse_id)
-            stale = tuple(c for c in old.commands if _target_id(c) not in kept)
-            result = MappingResult(commands=result.commands + stale, unsupported=result.unsupported)
-        return await self._send(directive.id, station_id, result)
+        plan = self._plan(directive, number, station_id, caps, received, previous, None)
+        self._commit(directive.id, [plan])
+        return await self._send(directive.id, plan)
 
-    async def _send(self, directive_id: str, station_id: str, result: MappingResult) -> StationOutcome:
-        """Send the mapped commands to one station in order, recording the plan before anything leaves."""
-        ids = [self._link.new_message_id() for _ in result.commands]
+    def _plan(
+        self,
+        directive: Directive,
+        number: int,
+        station_id: str,
+        caps: StationCapabilities,
+        received: datetime,
+        previous: Directive | None,
+        mapped: dict[StationCapabilities, MappingResult] | None,
+    ) -> _Plan:
+        """Map the directive for one station. Without per-station randomization the mapping depends only on the
+        capabilities, so `mapped` reuses it across the stations of a fan-out (the payload objects are shared and
+        never mutated)."""
+        own = _for_station(directive, station_id, received)
+        result = mapped.get(caps) if mapped is not None and own is directive else None
+        if result is None:
+            evse_id = directive.target.evse_id
+            result = map_directive(own, caps, number=number, now=self._clock.now(), evse_id=evse_id)
+            if previous is not None:  # a changed directive: clear the ids the new version no longer uses
+                kept = {_target_id(c) for c in result.commands}
+                old = map_clear(previous, caps, number=number, evse_id=previous.target.evse_id)
+                stale = tuple(c for c in old.commands if _target_id(c) not in kept)
+                result = MappingResult(commands=result.commands + stale, unsupported=result.unsupported)
+            if mapped is not None and own is directive:
+                mapped[caps] = result
         planned = [
             CommandOutcome(
-                action=c.action, message_id=mid, controls=list(c.controls), status=OutcomeStatus.PENDING, detail=c.note
+                action=c.action,
+                message_id=self._link.new_message_id(),
+                controls=list(c.controls),
+                status=OutcomeStatus.PENDING,
+                detail=c.note,
             )
-            for c, mid in zip(result.commands, ids, strict=True)
+            for c in result.commands
         ]
-        unsupported = list(result.unsupported)
+        return _Plan(station_id, result, planned)
+
+    def _commit(self, directive_id: str, plans: Sequence[_Plan]) -> None:
+        """Record plans before anything of them is sent: pending outcomes, and command.sent for every command,
+        in one store transaction and one audit transaction."""
+        now = self._clock.now()
+        self.flush()
         self._store.save_outcomes(
-            [_summarize(directive_id, station_id, planned, unsupported, self._clock.now())], self._clock.now()
+            [_summarize(directive_id, p.station_id, p.planned, list(p.result.unsupported), now) for p in plans], now
         )
+        self._audit.append_many(
+            [
+                _sent_entry(directive_id, p.station_id, command, planned, now)
+                for p in plans
+                for command, planned in zip(p.result.commands, p.planned, strict=True)
+            ]
+        )
+
+    async def _send(self, directive_id: str, plan: _Plan) -> StationOutcome:
+        """Send one station's recorded commands in order (each waits for the previous answer)."""
         commands = [
-            await self._call(directive_id, station_id, command, plan)
-            for command, plan in zip(result.commands, planned, strict=True)
+            await self._exchange(directive_id, plan.station_id, command, planned)
+            for command, planned in zip(plan.result.commands, plan.planned, strict=True)
         ]
-        outcome = _summarize(directive_id, station_id, commands, unsupported, self._clock.now())
+        outcome = _summarize(directive_id, plan.station_id, commands, list(plan.result.unsupported), self._clock.now())
         self._record(outcome)
         return outcome
 
     async def _call(
         self, directive_id: str, station_id: str, command: OcppCommand, planned: CommandOutcome
     ) -> CommandOutcome:
+        """Record and send one command on its own (clears)."""
+        self.flush()
+        self._audit.append_many([_sent_entry(directive_id, station_id, command, planned, self._clock.now())])
+        return await self._exchange(directive_id, station_id, command, planned)
+
+    async def _exchange(
+        self, directive_id: str, station_id: str, command: OcppCommand, planned: CommandOutcome
+    ) -> CommandOutcome:
+        """Send a command whose command.sent is on disk; buffer the answer's audit entry."""
         message_id = planned.message_id
         assert message_id is not None
-        now = self._clock.now()
-        self._audit.append(
-            "command.sent",
-            {
-                "action": command.action,
-                "frame": [2, message_id, command.action, command.payload],
-                "controls": list(command.controls),
-            },
-            at=now,
-            directive_id=directive_id,
-            station_id=station_id,
-            message_id=message_id,
-        )
         reply = await self._link.call(
             station_id, command.action, command.payload, timeout=self.settings.call_timeout_s, message_id=message_id
         )
@@ -379,27 +506,30 @@ class Dispatcher:
             data["payload"] = dict(reply.payload or {})
         else:
             data["error"] = {"code": reply.error_code, "description": reply.description}
-        self._audit.append(
-            "station.answer",
-            data,
-            at=answered,
-            directive_id=directive_id,
-            station_id=station_id,
-            message_id=message_id,
+        self._later(
+            entry=AuditEntry(
+                "station.answer",
+                data,
+                answered,
+                directive_id=directive_id,
+                station_id=station_id,
+                message_id=message_id,
+            )
         )
         note = " / ".join(p for p in (planned.detail, detail) if p) or None
         return planned.model_copy(update={"status": status, "answer": answer, "detail": note, "at": answered})
 
     def _record(self, outcome: StationOutcome, note: str | None = None) -> None:
-        self._store.save_outcomes([outcome], self._clock.now())
+        entry = None
         if note is not None:
-            self._audit.append(
+            entry = AuditEntry(
                 "directive.outcome",
                 {"status": outcome.status.value, "note": note},
-                at=self._clock.now(),
+                self._clock.now(),
                 directive_id=outcome.directive_id,
                 station_id=outcome.station_id,
             )
+        self._later(outcome, entry)
 
     # -- clearing and resending --------------------------------------------------------------------------------
 
@@ -435,6 +565,7 @@ class Dispatcher:
 
     def _station_ready(self, station_id: str) -> None:
         """A station is back: send what it missed while offline, if still in force."""
+        self.flush()
         pending = self._store.station_outcomes(station_id, RESEND_STATUSES)
         if not pending:
             return
@@ -452,6 +583,7 @@ class Dispatcher:
             if end is not None and end <= now:  # expired controls are never sent
                 continue
             await self._apply(record.directive, record.number, station_id, record.created)
+        self.flush()
 
 
 def _for_station(directive: Directive, station_id: str, received: datetime) -> Directive:
@@ -462,6 +594,23 @@ def _for_station(directive: Directive, station_id: str, received: datetime) -> D
     window = station_window(directive, station_id, received=received)
     duration = None if window.end is None else max(1.0, (window.end - window.start).total_seconds())
     return directive.model_copy(update={"start": window.start, "duration_s": duration})
+
+
+def _sent_entry(
+    directive_id: str, station_id: str, command: OcppCommand, planned: CommandOutcome, at: datetime
+) -> AuditEntry:
+    return AuditEntry(
+        "command.sent",
+        {
+            "action": command.action,
+            "frame": [2, planned.message_id, command.action, command.payload],
+            "controls": list(command.controls),
+        },
+        at,
+        directive_id=directive_id,
+        station_id=station_id,
+        message_id=planned.message_id,
+    )
 
 
 def _target_id(command: OcppCommand) -> str | None:

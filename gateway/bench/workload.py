@@ -1,0 +1,51 @@
+"""What every CSMS of the bench sends: one fleet-wide frequency-droop directive per round.
+
+It starts an hour after the bench began, so no station starts a control (and sends NotifyDERStartStop) while a
+fan-out is being timed. On an OCPP 2.1 DER station it maps to exactly one SetDERControl, which the baselines
+send as they get it from the gateway's own mapping, so all three put the same bytes on the wire.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway.model import Directive, OcppVersion, StationCapabilities
+from mappings import map_directive
+
+#: What a simulated 2.1 station reports: enough for the mapping of a frequency droop.
+STATION_CAPS = StationCapabilities(version=OcppVersion.V21, der_modes=frozenset({"FreqDroop"}), max_w=11_000)
+
+
+def directive(number: int, start: datetime) -> Directive:
+    """Round `number`'s directive; the gateway numbers directives from 1, so `number` is also its OCPP key."""
+    return Directive.model_validate(
+        {
+            "id": f"bench-{number}",
+            "source": {"protocol": "api", "program": "bench"},
+            "priority": 5,
+            "start": start.isoformat(),
+            "duration_s": 3600,
+            "target": {"scope": "fleet"},
+            "controls": {
+                "freq_droop": {
+                    "over_freq_hz": 50.2,
+                    "under_freq_hz": 49.8,
+                    "over_droop": 0.05,
+                    "under_droop": 0.05,
+                    "response_time_s": 5,
+                }
+            },
+        }
+    )
+
+
+def start_time() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+
+
+def set_der_control(number: int, start: datetime) -> dict[str, Any]:
+    """The SetDERControl payload the gateway sends for round `number`."""
+    (command,) = map_directive(directive(number, start), STATION_CAPS, number=number, now=start).commands
+    assert command.action == "SetDERControl"
+    return command.payload

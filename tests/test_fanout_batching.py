@@ -1,0 +1,91 @@
+"""Grouped writes of a fan-out keep the audit's promises: every command is on disk before its frame leaves, and
+each command.sent precedes its station.answer (gateway/dispatch.py writes plans in chunks and answers in groups).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from pathlib import Path
+
+from gateway.demo import SAMPLE_DIRECTIVE
+from gateway.model import Directive, OcppVersion, OutcomeStatus
+from gateway.runtime import Gateway
+from protocols.ocpp.simulator import SimStation
+from tests.support import PASSWORD, make_config, running, station_configs
+
+#: More than the dispatcher's first chunk of plans (16), so several chunks are written.
+COUNT = 40
+DROOP = {"over_freq_hz": 50.2, "under_freq_hz": 49.8, "over_droop": 0.05, "under_droop": 0.05, "response_time_s": 5}
+
+
+class Witness(SimStation):
+    """Reads the gateway's SQLite file from a connection of its own the moment a gateway CALL reaches it."""
+
+    database: Path
+    #: message id -> (command.sent rows for it, the stored outcome's status) as found on arrival.
+    seen: dict[str, tuple[int, str | None]]
+
+    def _on_message(self, text: str | bytes) -> None:
+        frame = json.loads(text)
+        if frame[0] == 2 and frame[2] in ("SetDERControl", "SetChargingProfile"):
+            with contextlib.closing(sqlite3.connect(self.database)) as db:
+                (sent,) = db.execute(
+                    "SELECT count(*) FROM audit_entries WHERE kind='command.sent' AND message_id=? AND station_id=?",
+                    (frame[1], self.station_id),
+                ).fetchone()
+                row = db.execute("SELECT status FROM outcomes WHERE station_id=?", (self.station_id,)).fetchone()
+            self.seen[frame[1]] = (sent, None if row is None else row[0])
+        super()._on_message(text)
+
+
+async def _fan_out(gw: Gateway, raw: dict[str, object]) -> list[Witness]:
+    ids = [f"W{i:03d}" for i in range(COUNT)]
+    stations = [Witness(gw.ocpp.url, sid, OcppVersion.V21, password=PASSWORD, meter_interval=3600) for sid in ids]
+    for station in stations:
+        station.database, station.seen = gw.config.database, {}
+    try:
+        await asyncio.gather(*(s.start() for s in stations))
+        await asyncio.gather(*(gw.fleet.stations[sid].capabilities_ready.wait() for sid in ids))
+        record = await gw.dispatcher.submit(Directive.model_validate(raw))
+        outcomes = await gw.dispatcher.wait(record.directive.id)
+        assert len(outcomes) == COUNT
+        assert all(o.status is OutcomeStatus.ACCEPTED for o in outcomes)
+    finally:
+        await asyncio.gather(*(s.stop() for s in stations))
+    return stations
+
+
+def _assert_sent_before_answered(gw: Gateway, directive_id: str, stations: list[Witness]) -> None:
+    entries = gw.audit.trail(directive_id)
+    sent = {(e.station_id, e.message_id): e.seq for e in entries if e.kind == "command.sent"}
+    answered = {(e.station_id, e.message_id): e.seq for e in entries if e.kind == "station.answer"}
+    received = {(s.station_id, mid) for s in stations for mid in s.seen}
+    assert set(sent) == set(answered) == received
+    assert all(sent[key] < answered[key] for key in sent)
+    scheduled = next(e.seq for e in entries if e.kind == "directive.scheduled")
+    assert max(answered.values()) < scheduled
+
+
+async def test_every_command_is_on_disk_before_its_frame_arrives(tmp_path: Path) -> None:
+    config = make_config(tmp_path, station_configs([f"W{i:03d}" for i in range(COUNT)]))
+    async with running(config) as gw:
+        stations = await _fan_out(gw, {"id": "droop", "duration_s": 600, "controls": {"freq_droop": DROOP}})
+        for station in stations:
+            assert len(station.seen) == 1
+            assert list(station.seen.values()) == [(1, "pending")]
+        _assert_sent_before_answered(gw, "droop", stations)
+
+
+async def test_several_commands_per_station_keep_their_audit_order(tmp_path: Path) -> None:
+    """SAMPLE_DIRECTIVE needs SetDERControl twice and SetChargingProfile on a 2.1 station: all are recorded, in
+    one transaction, before the first is sent; each answer is recorded after its command."""
+    config = make_config(tmp_path, station_configs([f"W{i:03d}" for i in range(COUNT)]))
+    async with running(config) as gw:
+        stations = await _fan_out(gw, SAMPLE_DIRECTIVE)
+        for station in stations:
+            assert len(station.seen) >= 2
+            assert all(sent == 1 for sent, _ in station.seen.values())
+        _assert_sent_before_answered(gw, str(SAMPLE_DIRECTIVE["id"]), stations)
