@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine with Python >= 3.11:
-#   make run   - create .venv, install, run the demo (gateway + SQLite + simulated fleet) until interrupted
+#   make run   - create .venv, install, run the demo (utility servers, gateway + dashboard, simulated fleet) until interrupted
 #   make test  - create .venv, install, run lint, types and the test suite
 PYTHON ?= python3
 VENV   := .venv
