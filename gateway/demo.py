@@ -107,7 +107,11 @@ async def run_demo(stations: int, seconds: float, *, forever: bool, data_dir: Pa
         print("--stations must be at least 1", file=sys.stderr)
         return 2
     with _data_dir(data_dir) as base:
-        return await _demo(stations, seconds, forever=forever, base=base)
+        try:
+            return await _demo(stations, seconds, forever=forever, base=base)
+        except asyncio.CancelledError:  # Ctrl-C before the scenario was over (forever mode)
+            print("\nstopped")
+            return 0
 
 
 async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int:
@@ -124,6 +128,11 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
         stations=[StationConfig(id=sid, password_hash=digest, groups=[f"site-{i % 2}"]) for i, sid in enumerate(ids)],
     )
     clock = SystemClock()
+    if forever:  # Ctrl-C stops the demo cleanly at any step, not only once the scenario is over
+        main = asyncio.current_task()
+        assert main is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, main.cancel)
     async with _Utilities(base, clock, ids) as utilities:
         gateway = Gateway.build(config, clock=clock, adapters=utilities.adapters())
         watch = _Watch(gateway)
@@ -392,8 +401,5 @@ async def _fault_and_restore(
 
 
 async def _until_interrupted() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    """Until the signal handlers installed by `_demo` cancel the demo."""
+    await asyncio.Event().wait()
