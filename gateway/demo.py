@@ -1,8 +1,13 @@
-"""`dergw demo`: the gateway on embedded defaults, a mixed simulated fleet, and one sample directive end to end.
+"""`dergw demo`: the whole story on one machine: utility counterparts, the gateway with its dashboard, a mixed
+simulated fleet, and a scenario played end to end.
 
-Everything talks over real sockets on 127.0.0.1: stations over OCPP-J (security profile 1), the directive over
-the operator API. The outcome table is the proof: OCPP 2.1 stations with DER accept every control; 2.0.1 and 1.6
-stations get the import limit and report the rest as not supported, with the reason.
+Everything talks over real sockets on 127.0.0.1: the IEEE 2030.5 utility server over TLS (a development PKI made
+in the data directory), the OpenADR 3 VTN over HTTP, stations over OCPP-J (security profile 1), the sample
+directive over the operator API. The scenario: a 2030.5 curtailment (import limit) starting shortly after it is
+posted, the sample directive (volt-var curve, frequency droop), a station fault reported to the 2030.5 server as
+a LogEvent, and the curtailment ending, with the staggered restore plan each station would follow. The outcome
+table is the proof: OCPP 2.1 stations with DER accept every control; 2.0.1 and 1.6 stations get the import limit
+and report the rest as not supported, with the reason.
 """
 
 from __future__ import annotations
@@ -14,17 +19,30 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from gateway.certs import DevPki, init_dev_pki
+from gateway.clock import SystemClock
 from gateway.config import ApiConfig, GatewayConfig, OcppConfig, StationConfig
-from gateway.model import OcppVersion, OutcomeStatus, StationOutcome
-from gateway.runtime import Gateway
+from gateway.interfaces import DirectiveEvent, DirectiveEventKind, UtilityAdapter
+from gateway.model import OcppVersion, OutcomeStatus, SourceProtocol, StationOutcome, Target, TargetScope
+from gateway.runtime import AdapterFactory, Gateway
+from gateway.schedule.restore import restore_plan
+from gateway.tls import server_context
+from gateway.utility import FleetView
+from protocols.ieee2030_5.adapter import Ieee20305Adapter
+from protocols.ieee2030_5.config import EndDeviceBinding, Ieee20305Config
+from protocols.ieee2030_5.server import Counterpart
 from protocols.ocpp.auth import hash_password
 from protocols.ocpp.simulator import Fleet
+from protocols.openadr3.adapter import OpenAdr3Adapter, OpenAdr3Config
+from protocols.openadr3.spec import OpenAdrVersion
+from protocols.openadr3.vtn import Vtn
 
 #: The sample directive (kept identical to examples/directive.json by a test). The volt-var curve is load-signed like
 #: every model quantity: below nominal voltage the station injects vars (negative), above it absorbs them.
@@ -89,7 +107,11 @@ async def run_demo(stations: int, seconds: float, *, forever: bool, data_dir: Pa
         print("--stations must be at least 1", file=sys.stderr)
         return 2
     with _data_dir(data_dir) as base:
-        return await _demo(stations, seconds, forever=forever, base=base)
+        try:
+            return await _demo(stations, seconds, forever=forever, base=base)
+        except asyncio.CancelledError:  # Ctrl-C before the scenario was over (forever mode)
+            print("\nstopped")
+            return 0
 
 
 async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int:
@@ -105,33 +127,194 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
         api=ApiConfig(port=0, token=token),
         stations=[StationConfig(id=sid, password_hash=digest, groups=[f"site-{i % 2}"]) for i, sid in enumerate(ids)],
     )
-    gateway = Gateway.build(config)
-    await gateway.start()
-    fleet = Fleet(gateway.ocpp.url, count, list(_MIX), prefix=_PREFIX, password=password, meter_interval=5.0)
-    try:
-        print(f"gateway: OCPP {gateway.ocpp.url}/{{stationId}}  API {gateway.api_url}  (SQLite in {base})")
-        await fleet.start()
-        print(f"fleet: {fleet.booted}/{count} stations booted ({_mix_text(count)})")
-        ready = [s.capabilities_ready.wait() for s in gateway.fleet.stations.values()]
+    clock = SystemClock()
+    if forever:  # Ctrl-C stops the demo cleanly at any step, not only once the scenario is over
+        main = asyncio.current_task()
+        assert main is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, main.cancel)
+    async with _Utilities(base, clock, ids) as utilities:
+        gateway = Gateway.build(config, clock=clock, adapters=utilities.adapters())
+        watch = _Watch(gateway)
+        gateway.dispatcher.on_event(watch)
+        await gateway.start()
+        fleet = Fleet(gateway.ocpp.url, count, list(_MIX), prefix=_PREFIX, password=password, meter_interval=5.0)
         try:
-            await asyncio.wait_for(asyncio.gather(*ready), max(0.1, deadline - time.monotonic()))
+            print(f"gateway: OCPP {gateway.ocpp.url}/{{stationId}}  API {gateway.api_url}  (SQLite in {base})")
+            print(f"dashboard: {gateway.api_url}/dashboard/#token={token}")
+            print("IEC 61850: not part of the demo yet (the SCADA side is tested in tests/iec61850/)")
+            print(f"fleet: connecting {count} simulated stations ...")
+            await fleet.start()
+            print(f"fleet: {fleet.booted}/{count} stations booted ({_mix_text(count)})")
+            ready = [s.capabilities_ready.wait() for s in gateway.fleet.stations.values()]
+            try:
+                await asyncio.wait_for(asyncio.gather(*ready), max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                print("not every station reported its capabilities in time", file=sys.stderr)
+                return 1
+            curtail_s = 120.0 if forever else 8.0
+            curtailment = await _curtail(utilities.server, watch, curtail_s, deadline)
+            outcomes = await _apply_sample(gateway, token, deadline)
+            if outcomes is None or curtailment is None:
+                return 1
+            failures = _print_table(gateway, outcomes)
+            print(f"\n{count - len(failures)}/{count} stations reached their expected outcome")
+            for line in failures:
+                print(f"  {line}", file=sys.stderr)
+            played = await _fault_and_restore(gateway, fleet, utilities.server, watch, curtailment, deadline)
+            if forever:
+                print(f"\nrunning until Ctrl-C. Dashboard: {gateway.api_url}/dashboard/#token={token}")
+                print(f"Try: dergw directive --api {gateway.api_url} --token {token} list")
+                await _until_interrupted()
+            return 0 if not failures and played else 1
+        finally:
+            await fleet.stop()
+            await gateway.stop()
+
+
+#: The demo's 2030.5 EndDevice: the whole fleet behind one site (values as in the 2030.5 tests' scenario).
+_SITE_LFDI = "1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a"
+_SITE_SFDI = 1111
+_SITE_PIN = 111115
+_VEN = ("dergw-ven", secrets.token_urlsafe(16))
+
+
+class _Utilities:
+    """The utility side on 127.0.0.1: the 2030.5 server over TLS with a fresh development PKI, and the OpenADR 3
+    VTN with one program; `adapters()` gives the gateway's links to both."""
+
+    def __init__(self, base: Path, clock: SystemClock, ids: list[str]) -> None:
+        self._base, self._clock, self._ids = base, clock, ids
+        self.server = Counterpart(
+            {
+                "poll_rate_s": 2,
+                "end_devices": [
+                    {
+                        "lfdi": _SITE_LFDI,
+                        "sfdi": _SITE_SFDI,
+                        "pin": _SITE_PIN,
+                        "programs": [{"description": "DOE", "primacy": 1}],
+                    }
+                ],
+            },
+            clock=clock,
+        )
+        self.vtn = Vtn(OpenAdrVersion.V3_1_0, dict([_VEN]), clock=clock)
+        self._pki: DevPki | None = None
+        self._port = 0
+
+    async def __aenter__(self) -> _Utilities:
+        print(f"utility: making a development PKI in {self._base / 'pki'} ...")
+        self._pki = init_dev_pki(self._base / "pki", stations=[], now=datetime.now(UTC))
+        context = server_context(
+            self._pki.server.cert, self._pki.server.key, client_ca=self._pki.ca.cert, require_client_cert=True
+        )
+        self._port = await self.server.start("127.0.0.1", 0, context)
+        await self.vtn.start()
+        await self.vtn.create("programs", {"programName": "demo-flex"})
+        print(
+            f"utility: IEEE 2030.5 server https://127.0.0.1:{self._port}/dcap (mutual TLS),"
+            f" OpenADR 3 VTN {self.vtn.url}"
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.vtn.stop()
+        await self.server.stop()
+
+    def adapters(self) -> list[UtilityAdapter | AdapterFactory]:
+        assert self._pki is not None
+        ieee = Ieee20305Adapter(
+            Ieee20305Config(
+                server=f"https://127.0.0.1:{self._port}",
+                ca=self._pki.ca.cert,
+                cert=self._pki.gateway_client.cert,
+                key=self._pki.gateway_client.key,
+                devices=(
+                    EndDeviceBinding(
+                        name="demo-site",
+                        lfdi=_SITE_LFDI,
+                        sfdi=_SITE_SFDI,
+                        target=Target(scope=TargetScope.FLEET),
+                        stations=tuple(self._ids),
+                        pin=_SITE_PIN,
+                    ),
+                ),
+                default_poll_s=2,
+            ),
+            clock=self._clock,
+        )
+        vtn_url, clock = self.vtn.url, self._clock
+
+        def openadr(view: FleetView) -> UtilityAdapter:
+            config = OpenAdr3Config(
+                vtn_url=vtn_url, client_id=_VEN[0], client_secret=_VEN[1], ven_name="dergw-demo", poll_interval_s=5
+            )
+            return OpenAdr3Adapter(config, clock=clock, fleet=view)
+
+        return [ieee, openadr]
+
+
+class _Watch:
+    """Every directive event, so the scenario can wait for one (woken by events, bounded by the demo's deadline)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self.events: list[DirectiveEvent] = []
+        self._changed = asyncio.Event()
+
+    async def __call__(self, event: DirectiveEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def source(self, event: DirectiveEvent) -> SourceProtocol | None:
+        record = self._gateway.store.directive(event.directive_id)
+        return record.directive.source.protocol if record else None
+
+    async def first(self, match: Callable[[DirectiveEvent], bool], deadline: float) -> DirectiveEvent | None:
+        try:
+            async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                while True:
+                    found = next((e for e in self.events if match(e)), None)
+                    if found is not None:
+                        return found
+                    self._changed.clear()
+                    await self._changed.wait()
         except TimeoutError:
-            print("not every station reported its capabilities in time", file=sys.stderr)
-            return 1
-        outcomes = await _apply_sample(gateway, token, deadline)
-        if outcomes is None:
-            return 1
-        failures = _print_table(gateway, outcomes)
-        print(f"\n{count - len(failures)}/{count} stations reached their expected outcome")
-        for line in failures:
-            print(f"  {line}", file=sys.stderr)
-        if forever:
-            print(f"\nrunning until Ctrl-C. Try: dergw directive --api {gateway.api_url} --token {token} list")
-            await _until_interrupted()
-        return 0 if not failures else 1
-    finally:
-        await fleet.stop()
-        await gateway.stop()
+            return None
+
+
+def _counts(event: DirectiveEvent) -> str:
+    counts: dict[str, int] = {}
+    for o in event.outcomes:
+        counts[o.status.value] = counts.get(o.status.value, 0) + 1
+    return ", ".join(f"{k}={n}" for k, n in sorted(counts.items())) or "-"
+
+
+async def _curtail(server: Counterpart, watch: _Watch, duration_s: float, deadline: float) -> str | None:
+    """Post a 2030.5 import limit starting shortly; return the gateway's directive id once it is on the stations."""
+    start_in = 3
+    server.create_control(
+        1,
+        1,
+        {
+            "start_in_s": start_in,
+            "duration_s": int(duration_s),
+            "base": {"opModImpLimW": {"value": 5, "multiplier": 3}},
+        },
+    )
+    print(
+        f"\nscenario 1/4: the utility posts a 2030.5 curtailment (import <= 5 kW)"
+        f" starting in {start_in} s for {duration_s:g} s"
+    )
+    planned = {DirectiveEventKind.SCHEDULED, DirectiveEventKind.PARTIAL, DirectiveEventKind.REJECTED}
+    event = await watch.first(lambda e: e.kind in planned and watch.source(e) is SourceProtocol.IEEE2030_5, deadline)
+    if event is None:
+        print("the 2030.5 curtailment did not reach the stations in time", file=sys.stderr)
+        return None
+    print(f"  polled, translated and sent as {event.directive_id}: station outcomes {_counts(event)}")
+    print("scenario 2/4: the operator adds the sample directive (volt-var curve, frequency droop) through the API")
+    return event.directive_id
 
 
 def _mix_text(count: int) -> str:
@@ -180,9 +363,43 @@ def _print_table(gateway: Gateway, outcomes: list[StationOutcome]) -> list[str]:
     return failures
 
 
+async def _fault_and_restore(
+    gateway: Gateway, fleet: Fleet, server: Counterpart, watch: _Watch, curtailment: str, deadline: float
+) -> bool:
+    """A station fault reported upstream, then the curtailment's end and the staggered restore it calls for."""
+    faulty = next(s for s in fleet.stations if s.version is OcppVersion.V21)
+    print(f"\nscenario 3/4: {faulty.station_id} raises NotifyDERAlarm (OverVoltage on its volt-var control)")
+    await faulty.raise_alarm("VoltVar", grid_event_fault="OverVoltage", extra_info="demo: inverter fault")
+    await gateway.alarms.flush()  # the relay classifies alarms on a timer; the demo does not wait for it
+    logged = [e for e in server.log_events() if faulty.station_id in (e.details or "")]
+    if not logged:
+        print("the alarm did not reach the 2030.5 server", file=sys.stderr)
+        return False
+    print(f"  the 2030.5 server received LogEvent {logged[-1].log_event_code}: {logged[-1].details}")
+    print("scenario 4/4: waiting for the curtailment to end ...")
+    ended = await watch.first(
+        lambda e: e.directive_id == curtailment and e.kind is DirectiveEventKind.COMPLETED, deadline
+    )
+    if ended is None:
+        print("the curtailment did not end in time", file=sys.stderr)
+        return False
+    print(
+        f"  {curtailment} completed; staggered restore plan (gateway/schedule/restore.py, 1 %/s ramp, delays < 30 s):"
+    )
+    for state in list(gateway.fleet.stations.values())[:3]:
+        rating = (state.capabilities.max_charge_rate_w if state.capabilities else None) or 22_000.0
+        plan = restore_plan(
+            curtailment, state.id, from_w=5000, to_w=rating, rating_w=rating, ramp_pct_per_s=1.0, max_delay_s=30
+        )
+        steps = ", ".join(f"+{step.offset_s}s {step.limit_w / 1000:.1f} kW" for step in plan)
+        print(f"    {state.id}: {steps}")
+    print(
+        "  note: the dispatcher does not send restore ramps yet; at the curtailment's end each station's limit lapses"
+        " with its charging profile"
+    )
+    return True
+
+
 async def _until_interrupted() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    """Until the signal handlers installed by `_demo` cancel the demo."""
+    await asyncio.Event().wait()

@@ -43,6 +43,7 @@ class Fleet:
         self.stations: dict[str, StationState] = {sid: StationState(sid, frozenset(g)) for sid, g in stations}
         self._ready_listeners: list[Callable[[str], None]] = []
         self._alarm_listeners: list[Callable[[Alarm], None]] = []
+        self._change_listeners: list[Callable[[str], None]] = []
         for record in store.stations():
             state = self.stations.get(record.id)
             if state is not None:
@@ -58,6 +59,15 @@ class Fleet:
 
     def on_alarm(self, listener: Callable[[Alarm], None]) -> None:
         self._alarm_listeners.append(listener)
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(station_id)` whenever a station's live view changes (connection, version, capabilities,
+        power, alarm), so a live view (the dashboard) need not poll every station."""
+        self._change_listeners.append(listener)
+
+    def _changed(self, station_id: str) -> None:
+        for listener in self._change_listeners:
+            listener(station_id)
 
     def resolve(self, target: Target) -> list[str]:
         """Station ids of a target; KeyError naming the unknown stations or groups."""
@@ -89,6 +99,7 @@ class Fleet:
         state.capabilities_ready.clear()
         self._store.station_connected(station_id, version, at)
         self._audit.append("station.connected", {"version": version.value}, at=at, station_id=station_id)
+        self._changed(station_id)
 
     def station_disconnected(self, station_id: str, at: datetime) -> None:
         state = self.stations[station_id]
@@ -96,6 +107,7 @@ class Fleet:
         state.capabilities_ready.clear()
         self._store.station_disconnected(station_id, at)
         self._audit.append("station.disconnected", {}, at=at, station_id=station_id)
+        self._changed(station_id)
 
     def station_booted(self, station_id: str, boot: Mapping[str, Any], at: datetime) -> None:
         self.stations[station_id].last_seen = at
@@ -112,10 +124,12 @@ class Fleet:
         self._audit.append("station.capabilities", caps.model_dump(mode="json"), at=at, station_id=station_id)
         for listener in self._ready_listeners:
             listener(station_id)
+        self._changed(station_id)
 
     def station_power(self, station_id: str, watts: float, at: datetime) -> None:
         state = self.stations[station_id]
         state.power_w, state.power_at, state.last_seen = watts, at, at
+        self._changed(station_id)
 
     def station_alarm(self, alarm: Alarm) -> None:
         self.stations[alarm.station_id].last_alarm = alarm
@@ -124,6 +138,7 @@ class Fleet:
         )
         for listener in self._alarm_listeners:
             listener(alarm)
+        self._changed(alarm.station_id)
 
     def station_message(
         self, station_id: str, action: str, payload: Mapping[str, Any], message_id: str, at: datetime

@@ -17,6 +17,7 @@ from gateway.api import build_app
 from gateway.audit import AuditLog
 from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig, StationConfig
+from gateway.dashboard import attach as attach_dashboard
 from gateway.dispatch import Dispatcher, DispatchSettings
 from gateway.fleet import Fleet
 from gateway.interfaces import UtilityAdapter
@@ -145,6 +146,10 @@ class Gateway:
         view = FleetView(fleet)
         built = [a(view) if callable(a) else a for a in adapters]
         dispatcher.on_event(EventRouter(store, built))
+        attach_dashboard(
+            app, fleet=fleet, dispatcher=dispatcher, store=store, audit=audit, clock=clock, adapters=built,
+            token=config.api.bearer(),
+        )  # fmt: skip
         alarms = AlarmRelay(built, clock)
         fleet.on_alarm(alarms.add)
         sink = RuntimeSink(dispatcher, audit, clock)
