@@ -43,6 +43,7 @@ class Fleet:
         self.stations: dict[str, StationState] = {sid: StationState(sid, frozenset(g)) for sid, g in stations}
         self._ready_listeners: list[Callable[[str], None]] = []
         self._alarm_listeners: list[Callable[[Alarm], None]] = []
+        self._message_listeners: list[Callable[[str, str, Mapping[str, Any]], None]] = []
         for record in store.stations():
             state = self.stations.get(record.id)
             if state is not None:
@@ -58,6 +59,10 @@ class Fleet:
 
     def on_alarm(self, listener: Callable[[Alarm], None]) -> None:
         self._alarm_listeners.append(listener)
+
+    def on_message(self, listener: Callable[[str, str, Mapping[str, Any]], None]) -> None:
+        """Call `listener(station_id, action, payload)` for other station messages (reports a query asked for)."""
+        self._message_listeners.append(listener)
 
     def resolve(self, target: Target) -> list[str]:
         """Station ids of a target; KeyError naming the unknown stations or groups."""
@@ -137,6 +142,8 @@ class Fleet:
                 station_id=station_id,
                 message_id=message_id,
             )
+        for listener in self._message_listeners:
+            listener(station_id, action, payload)
 
     def protocol_error(
         self, station_id: str, code: str, description: str, message_id: str, at: datetime, *, by_station: bool
