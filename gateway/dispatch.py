@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from gateway.audit.entry import AuditEntry
@@ -29,12 +30,14 @@ from gateway.model import (
     CommandOutcome,
     Directive,
     DirectiveState,
+    OcppVersion,
     OutcomeStatus,
     StationCapabilities,
     StationOutcome,
     UnsupportedControl,
 )
-from gateway.schedule import station_window
+from gateway.reconcile import Item, clear_command, diff, held_der, held_profiles, number_of, wanted_at
+from gateway.schedule import station_fraction, station_window
 from gateway.store import DirectiveRecord, Store
 from mappings import MappingResult, OcppCommand, map_clear, map_directive
 
@@ -113,7 +116,14 @@ class Dispatcher:
         self._later_outcomes: list[StationOutcome] = []
         self._later_entries: list[AuditEntry] = []
         self._flush_handle: asyncio.Handle | None = None
+        #: Reports a station query waits for: (station, requestId) -> (payloads so far, complete).
+        self._reports: dict[tuple[str, int], tuple[list[Mapping[str, Any]], asyncio.Future[None]]] = {}
+        self._request_ids = itertools.count(1)
+        self._reconciling: dict[str, asyncio.Lock] = {}
+        #: Timed clears under way: (directive id, station id).
+        self._clearing: set[tuple[str, str]] = set()
         fleet.on_ready(self._station_ready)
+        fleet.on_message(self._on_report)
 
     def resolve(self, directive: Directive) -> list[str]:
         """Station ids a directive is for; TargetError for unknown stations or groups."""
@@ -190,9 +200,11 @@ class Dispatcher:
             await asyncio.shield(run)
         return self._outcomes(directive_id)
 
-    async def cancel(self, directive_id: str, *, superseded: bool = False) -> DirectiveRecord:
+    async def cancel(self, directive_id: str, *, superseded: bool = False, randomize_s: int = 0) -> DirectiveRecord:
         """Remove a directive from every station that holds it (ClearDERControl / ClearChargingProfile);
-        `superseded` when the utility replaced it with another (2030.5 EventStatus superseded).
+        `superseded` when the utility replaced it with another (2030.5 EventStatus superseded). With
+        `randomize_s` (2030.5 cancel with randomization) each station's clear waits its own reproducible offset in
+        [0, |randomize_s|); the owed clears are stored and sent by the timer.
 
         Cancelling a directive that already ended (completed, cancelled or superseded) changes nothing."""
         record = self._store.directive(directive_id)
@@ -211,6 +223,9 @@ class Dispatcher:
         holders = [
             o for o in self._outcomes(directive_id) if any(c.status is OutcomeStatus.ACCEPTED for c in o.commands)
         ]
+        if randomize_s:
+            self._defer_clears(directive_id, [o.station_id for o in holders], abs(randomize_s), now)
+            holders = []
         await asyncio.gather(*(self._clear_station(record, o) for o in holders))
         outcomes = tuple(self._outcomes(directive_id))
         kind = DirectiveEventKind.SUPERSEDED if superseded else DirectiveEventKind.CANCELLED
@@ -334,6 +349,7 @@ class Dispatcher:
                 await self._transition(record, DirectiveState.COMPLETED, DirectiveEventKind.COMPLETED, now)
             elif end is not None:
                 due.append(end)
+        due.extend(self._start_due_clears(now))
         return min(due, default=None)
 
     async def _transition(
@@ -442,6 +458,10 @@ class Dispatcher:
                 result = MappingResult(commands=result.commands + stale, unsupported=result.unsupported)
             if mapped is not None and own is directive:
                 mapped[caps] = result
+        return self._planned(station_id, result)
+
+    def _planned(self, station_id: str, result: MappingResult) -> _Plan:
+        """The commands of `result` as planned for one station: pending, each with the message id it will use."""
         planned = [
             CommandOutcome(
                 action=c.action,
@@ -563,34 +583,286 @@ class Dispatcher:
             )
         )
 
+    # -- timed clears (cancel with randomization) --------------------------------------------------------------
+
+    def _defer_clears(self, directive_id: str, station_ids: Sequence[str], bound_s: int, now: datetime) -> None:
+        """Store each holder's clear at now + bound x station_fraction(directive, station, "cancel")."""
+        dues = [
+            (sid, now + timedelta(seconds=bound_s * station_fraction(directive_id, sid, "cancel")))
+            for sid in station_ids
+        ]
+        self._store.add_pending_clears(directive_id, dues)
+        self._append(
+            "directive.outcome",
+            {"status": "clear-scheduled", "randomize_s": bound_s, "stations": len(dues)},
+            at=now,
+            directive_id=directive_id,
+        )
+
+    def _start_due_clears(self, now: datetime) -> list[datetime]:
+        """Start the owed clears that are due (each once); return the due times still ahead."""
+        ahead: list[datetime] = []
+        for directive_id, station_id, due in self._store.pending_clears():
+            if due > now:
+                ahead.append(due)
+                continue
+            if (directive_id, station_id) in self._clearing:
+                continue
+            self._clearing.add((directive_id, station_id))
+            task = asyncio.ensure_future(self._timed_clear(directive_id, station_id))
+            self._resends.add(task)
+            task.add_done_callback(self._resends.discard)
+        return ahead[:1]
+
+    async def _timed_clear(self, directive_id: str, station_id: str) -> None:
+        try:
+            record = self._store.directive(directive_id)
+            outcome = next((o for o in self._outcomes(directive_id) if o.station_id == station_id), None)
+            if record is not None and outcome is not None and self._link.is_connected(station_id):
+                await self._clear_station(record, outcome)
+            # An offline station is cleared by reconciliation when it is back (the directive is no longer wanted).
+            self._store.drop_pending_clear(directive_id, station_id)
+        finally:
+            self._clearing.discard((directive_id, station_id))
+
+    # -- restart -----------------------------------------------------------------------------------------------
+
+    async def resume(self) -> None:
+        """After a restart (even a SIGKILL): directives whose fan-out was cut short count as scheduled, and the
+        timer carries on from the store. Stations reconnect and reconciliation sends each what it lacks."""
+        now = self._clock.now()
+        for record in self._store.directives([DirectiveState.RECEIVED]):
+            self._store.set_directive_state(record.directive.id, DirectiveState.SCHEDULED, now)
+            self._append("directive.scheduled", {"resumed": True}, at=now, directive_id=record.directive.id)
+        await self.tick()
+
+    # -- reconciliation on reconnect ---------------------------------------------------------------------------
+
     def _station_ready(self, station_id: str) -> None:
-        """A station is back: send what it missed while offline, if still in force."""
-        self.flush()
-        pending = self._store.station_outcomes(station_id, RESEND_STATUSES)
-        if not pending:
-            return
-        task = asyncio.ensure_future(self._resend(station_id, [o.directive_id for o in pending]))
+        """A station is (back) with its capabilities read: bring what it holds in line with what should be in
+        force there (docs/dispatch.md, "Reconciliation")."""
+        task = asyncio.ensure_future(self.reconcile(station_id))
         self._resends.add(task)
         task.add_done_callback(self._resends.discard)
 
-    async def _resend(self, station_id: str, directive_ids: Sequence[str]) -> None:
+    async def reconcile(self, station_id: str) -> None:
+        """Query what `station_id` holds and send only the difference from what should be in force now; one at a
+        time per station."""
+        lock = self._reconciling.setdefault(station_id, asyncio.Lock())
+        async with lock:
+            self.flush()  # buffered outcomes of earlier fan-outs are part of what the station should hold
+            await self._reconcile(station_id)
+
+    def _targets(self, directive: Directive) -> list[str]:
+        try:
+            return self._fleet.resolve(directive.target)
+        except KeyError:
+            return []
+
+    async def _reconcile(self, station_id: str) -> None:
+        # Fan-outs under way for this station finish first, so what they sent is part of what it reports.
+        running = [
+            run
+            for did, run in list(self._runs.items())
+            if not run.done()
+            and (r := self._store.directive(did)) is not None
+            and station_id in self._targets(r.directive)
+        ]
+        await asyncio.gather(*(asyncio.shield(run) for run in running), return_exceptions=True)
+        caps = self._fleet.stations[station_id].capabilities
+        if caps is None or not self._link.is_connected(station_id):
+            return
         now = self._clock.now()
-        for directive_id in directive_ids:
-            record = self._store.directive(directive_id)
-            if record is None or record.state in (DirectiveState.CANCELLED, DirectiveState.COMPLETED):
+        in_flight = {did for did, run in self._runs.items() if not run.done()}
+        timed = {did for did, sid, _ in self._store.pending_clears() if sid == station_id}
+        keep: set[int] = set()
+        desired: list[tuple[str, OcppCommand]] = []
+        unsupported: dict[str, tuple[UnsupportedControl, ...]] = {}
+        live = (DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE)
+        for record in self._store.directives(live, limit=100_000):
+            d = record.directive
+            if station_id not in self._targets(d):
                 continue
-            end = record.directive.end(record.created)
-            if end is not None and end <= now:  # expired controls are never sent
+            if d.id in in_flight:  # its own fan-out sends it
+                keep.add(record.number)
                 continue
-            await self._apply(record.directive, record.number, station_id, record.created)
-        self.flush()
+            if not wanted_at(d, station_id, received=record.created, now=now):  # expired controls are never sent
+                continue
+            result = map_directive(
+                _for_station(d, station_id, record.created),
+                caps,
+                number=record.number,
+                now=now,
+                evse_id=d.target.evse_id,
+            )
+            desired.extend((d.id, c) for c in result.commands)
+            unsupported[d.id] = result.unsupported
+        for did in timed:
+            owner = self._store.directive(did)
+            if owner is not None:
+                keep.add(owner.number)
+        history = self._store.station_outcomes(
+            station_id, [s.value for s in OutcomeStatus if s is not OutcomeStatus.CLEARED]
+        )
+        if not desired and not history:
+            return  # nothing of ours was ever there: no query
+        held: list[Item] = []
+        known = True
+        if caps.version is OcppVersion.V16:
+            known = False  # 1.6 cannot report its profiles: resend what should be in force
+        else:
+            if caps.der:
+                der = await self._query(station_id, "GetDERControl", {}, "ReportDERControl")
+                known = known and der is not None
+                held.extend(held_der(der or []))
+            profiles = await self._query(
+                station_id,
+                "GetChargingProfiles",
+                {"chargingProfile": {"chargingLimitSource": ["CSO"]}},
+                "ReportChargingProfiles",
+            )
+            known = known and profiles is not None
+            held.extend(held_profiles(profiles or []))
+        if not self._link.is_connected(station_id):
+            return
+        plan = diff(desired, held, ours=range(1, self._store.last_number() + 1), keep=keep)
+        by_directive: dict[str, list[OcppCommand]] = {}
+        for did, command in plan.send:
+            by_directive.setdefault(did, []).append(command)
+        for did, commands in by_directive.items():
+            planned = self._planned(station_id, MappingResult(tuple(commands), unsupported.get(did, ())))
+            self._commit(did, [planned])
+            await self._send(did, planned)
+        self._confirm_held(station_id, plan.held)
+        cleared = [await self._clear_item(station_id, item, caps.version) for item in plan.clear]
+        if not known:
+            cleared.extend(await self._clear_owed(station_id, timed))
+        self._append(
+            "station.reconciled",
+            {
+                "version": caps.version.value,
+                "queried": caps.version is not OcppVersion.V16,
+                "held": len(held) if known else None,
+                "sent": {did: len(cmds) for did, cmds in by_directive.items()},
+                "already_held": plan.held,
+                "cleared": [c for c in cleared if c is not None],
+            },
+            at=self._clock.now(),
+            station_id=station_id,
+        )
+
+    async def _query(
+        self, station_id: str, action: str, payload: dict[str, Any], report: str
+    ) -> list[Mapping[str, Any]] | None:
+        """Ask a station what it holds and collect the reports that follow (tbc until the last); None when the
+        answer is unknown (refused, timed out), [] when it holds nothing."""
+        request_id = next(self._request_ids)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        collected: list[Mapping[str, Any]] = []
+        self._reports[(station_id, request_id)] = (collected, done)
+        try:
+            message_id = self._link.new_message_id()
+            body = {"requestId": request_id, **payload}
+            self._append(
+                "command.sent",
+                {"action": action, "frame": [2, message_id, action, body], "controls": []},
+                at=self._clock.now(),
+                station_id=station_id,
+                message_id=message_id,
+            )
+            reply = await self._link.call(
+                station_id, action, body, timeout=self.settings.call_timeout_s, message_id=message_id
+            )
+            answer = str((reply.payload or {}).get("status")) if reply.kind is ReplyKind.RESULT else None
+            self._append(
+                "station.answer",
+                {"kind": reply.kind.value, "status": answer or reply.kind.value},
+                at=self._clock.now(),
+                station_id=station_id,
+                message_id=message_id,
+            )
+            if answer in ("NotFound", "NoProfiles"):
+                return []
+            if answer != "Accepted":
+                return None
+            try:
+                await asyncio.wait_for(asyncio.shield(done), self.settings.call_timeout_s)
+            except TimeoutError:
+                return None
+            return collected
+        finally:
+            self._reports.pop((station_id, request_id), None)
+
+    def _on_report(self, station_id: str, action: str, payload: Mapping[str, Any]) -> None:
+        if action not in ("ReportDERControl", "ReportChargingProfiles"):
+            return
+        waiting = self._reports.get((station_id, payload.get("requestId", -1)))
+        if waiting is None:
+            return
+        collected, done = waiting
+        collected.append(payload)
+        if not payload.get("tbc") and not done.done():
+            done.set_result(None)
+
+    def _confirm_held(self, station_id: str, directive_ids: Sequence[str]) -> None:
+        """Directives the station already holds as they should be: an outcome left unsettled (a restart cut the
+        answer off, or it was queued while the station was away) becomes accepted."""
+        unsettled = {OutcomeStatus.PENDING, OutcomeStatus.SENT, OutcomeStatus.OFFLINE, OutcomeStatus.TIMEOUT}
+        for did in directive_ids:
+            outcome = next((o for o in self._outcomes(did) if o.station_id == station_id), None)
+            if outcome is not None and outcome.status in unsettled:
+                self._record(
+                    outcome.model_copy(update={"status": OutcomeStatus.ACCEPTED, "updated": self._clock.now()}),
+                    "held by the station (reconciled)",
+                )
+
+    async def _clear_item(self, station_id: str, item: Item, version: OcppVersion) -> str | None:
+        """Clear one item the station holds under our ids that nothing wants any more."""
+        number = number_of(item)
+        owner = None if number is None else self._store.directive_id_of(number)
+        if owner is None:
+            return None
+        command = clear_command(item, version)
+        planned = CommandOutcome(
+            action=command.action, message_id=self._link.new_message_id(), controls=[], status=OutcomeStatus.PENDING
+        )
+        done = await self._call(owner, station_id, command, planned)
+        outcome = next((o for o in self._outcomes(owner) if o.station_id == station_id), None)
+        if outcome is not None:
+            status = OutcomeStatus.CLEARED if done.answer in _CLEARED_ANSWERS else outcome.status
+            self._record(
+                outcome.model_copy(
+                    update={"status": status, "commands": [*outcome.commands, done], "updated": self._clock.now()}
+                )
+            )
+        return f"{item.kind}:{item.ident}"
+
+    async def _clear_owed(self, station_id: str, timed: set[str]) -> list[str | None]:
+        """A station that cannot report (1.6): clear what it accepted of directives that ended meanwhile."""
+        owed: list[str | None] = []
+        accepted = self._store.station_outcomes(
+            station_id, [OutcomeStatus.ACCEPTED.value, OutcomeStatus.PARTIAL.value, OutcomeStatus.OFFLINE.value]
+        )
+        for outcome in accepted:
+            record = self._store.directive(outcome.directive_id)
+            if record is None or record.state not in (DirectiveState.CANCELLED, DirectiveState.SUPERSEDED):
+                continue
+            if outcome.directive_id in timed or not any(c.status is OutcomeStatus.ACCEPTED for c in outcome.commands):
+                continue
+            await self._clear_station(record, outcome)
+            owed.append(f"directive:{outcome.directive_id}")
+        return owed
 
 
 def _for_station(directive: Directive, station_id: str, received: datetime) -> Directive:
     """The directive as one station runs it: its own randomized start and duration (reproducible, see
     gateway.schedule.randomize); unchanged when the directive is not randomized."""
-    if directive.is_default or not (directive.randomize_start_s or directive.randomize_duration_s):
+    if directive.is_default:
         return directive
+    if not (directive.randomize_start_s or directive.randomize_duration_s):
+        # A directive without a start begins when it was received, whenever it is (re)sent: a late send never
+        # extends it, and every send of it carries the same content (reconciliation compares contents).
+        return directive if directive.start is not None else directive.model_copy(update={"start": received})
     window = station_window(directive, station_id, received=received)
     duration = None if window.end is None else max(1.0, (window.end - window.start).total_seconds())
     return directive.model_copy(update={"start": window.start, "duration_s": duration})

@@ -44,6 +44,7 @@ class Fleet:
         self._ready_listeners: list[Callable[[str], None]] = []
         self._alarm_listeners: list[Callable[[Alarm], None]] = []
         self._change_listeners: list[Callable[[str], None]] = []
+        self._message_listeners: list[Callable[[str, str, Mapping[str, Any]], None]] = []
         for record in store.stations():
             state = self.stations.get(record.id)
             if state is not None:
@@ -68,6 +69,10 @@ class Fleet:
     def _changed(self, station_id: str) -> None:
         for listener in self._change_listeners:
             listener(station_id)
+
+    def on_message(self, listener: Callable[[str, str, Mapping[str, Any]], None]) -> None:
+        """Call `listener(station_id, action, payload)` for other station messages (reports a query asked for)."""
+        self._message_listeners.append(listener)
 
     def resolve(self, target: Target) -> list[str]:
         """Station ids of a target; KeyError naming the unknown stations or groups."""
@@ -152,6 +157,8 @@ class Fleet:
                 station_id=station_id,
                 message_id=message_id,
             )
+        for listener in self._message_listeners:
+            listener(station_id, action, payload)
 
     def protocol_error(
         self, station_id: str, code: str, description: str, message_id: str, at: datetime, *, by_station: bool

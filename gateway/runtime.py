@@ -175,6 +175,7 @@ class Gateway:
         await self._api_runner.setup()
         self._api_site = web.TCPSite(self._api_runner, self.config.api.host, self.config.api.port)
         await self._api_site.start()
+        await self.dispatcher.resume()
         self._tasks = [
             asyncio.create_task(self.dispatcher.run_timer()),
             asyncio.create_task(self.alarms.run()),

@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS outcomes (
     PRIMARY KEY (directive_id, station_id)
 );
 CREATE INDEX IF NOT EXISTS outcomes_station ON outcomes(station_id, status);
+CREATE TABLE IF NOT EXISTS pending_clears (
+    directive_id TEXT NOT NULL REFERENCES directives(id),
+    station_id TEXT NOT NULL,
+    due TEXT NOT NULL,
+    PRIMARY KEY (directive_id, station_id)
+);
 """
 
 
@@ -152,6 +158,16 @@ class Store:
         ).fetchone()
         return _directive_record(row) if row else None
 
+    def directive_id_of(self, number: int) -> str | None:
+        """The id of the directive with `number` (the key of the OCPP ids derived from it)."""
+        row = self._db.execute("SELECT id FROM directives WHERE number=?", (number,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def last_number(self) -> int:
+        """The highest directive number given so far (0 when none): every number up to it is the gateway's."""
+        row = self._db.execute("SELECT COALESCE(MAX(number), 0) FROM directives").fetchone()
+        return int(row[0])
+
     def directives(self, states: Iterable[DirectiveState] | None = None, limit: int = 1000) -> list[DirectiveRecord]:
         sql = "SELECT number, body, state, created, updated FROM directives"
         args: list[object] = []
@@ -189,6 +205,24 @@ class Store:
             (station_id, *wanted),
         ).fetchall()
         return [StationOutcome.model_validate_json(r[0]) for r in rows]
+
+    # -- timed clears (cancel with randomization) ---------------------------------------------------------------
+
+    def add_pending_clears(self, directive_id: str, dues: Sequence[tuple[str, datetime]]) -> None:
+        """Clears owed to stations at their own time (one transaction: a crash keeps all or none)."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO pending_clears(directive_id, station_id, due) VALUES (?, ?, ?)",
+                [(directive_id, sid, due.isoformat()) for sid, due in dues],
+            )
+
+    def pending_clears(self) -> list[tuple[str, str, datetime]]:
+        """(directive id, station id, due) of every clear still owed, earliest first."""
+        rows = self._db.execute("SELECT directive_id, station_id, due FROM pending_clears ORDER BY due, station_id")
+        return [(r[0], r[1], datetime.fromisoformat(r[2])) for r in rows]
+
+    def drop_pending_clear(self, directive_id: str, station_id: str) -> None:
+        self._db.execute("DELETE FROM pending_clears WHERE directive_id=? AND station_id=?", (directive_id, station_id))
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

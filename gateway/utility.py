@@ -54,7 +54,7 @@ class RuntimeSink:
         data = {**_signal_data(signal), action: directive_id, "randomize_s": randomize_s}
         self._audit.append("signal.received", data, at=signal.received_at, signal_id=signal.signal_id)
         try:
-            await self._dispatcher.cancel(directive_id, superseded=superseded)
+            await self._dispatcher.cancel(directive_id, superseded=superseded, randomize_s=randomize_s)
         except KeyError:
             self.reject(signal, f"cancel of unknown directive {directive_id}", code="unknown-directive")
 

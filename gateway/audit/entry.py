@@ -52,6 +52,7 @@ class Kind(StrEnum):
     STATION_DISCONNECTED = "station.disconnected"
     STATION_MESSAGE = "station.message"
     STATION_CAPABILITIES = "station.capabilities"
+    STATION_RECONCILED = "station.reconciled"
 
 
 _KINDS = frozenset(k.value for k in Kind)

@@ -153,8 +153,10 @@ class SimStation:
         return self._booted.is_set()
 
     async def start(self) -> None:
-        """Connect and boot; returns once the CSMS accepted the boot, raises the first attempt's failure."""
+        """Connect and boot; returns once the CSMS accepted the boot, raises the first attempt's failure. Starting
+        again after `stop` is a power cycle: DER controls and charging profiles are kept (R01.FR.03)."""
         if self._runner is None:
+            self._stopping = False
             self._first = asyncio.get_running_loop().create_future()
             self._runner = asyncio.create_task(self._run(), name=f"sim-{self.station_id}")
         assert self._first is not None
