@@ -74,7 +74,9 @@ def _sidecar(
         buffer_limit=up.buffer_limit,
     )
     stations = ConfiguredStations(config.stations)
-    return SidecarProxy(stations, fleet, audit, clock, endpoint, settings, ssl_context, upstream_ssl)
+    return SidecarProxy(
+        stations, fleet, audit, clock, endpoint, settings, ssl_context, upstream_ssl, buffer_db=config.database
+    )
 
 
 @dataclass

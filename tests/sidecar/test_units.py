@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -9,7 +10,9 @@ import pytest
 
 from gateway.config import OcppConfig, UpstreamConfig
 from gateway.model import OcppVersion
-from protocols.ocpp.sidecar.buffer import Backoff, Buffered, OfflineBuffer, offline_policy
+from protocols.ocpp import frames
+from protocols.ocpp.frames import Call
+from protocols.ocpp.sidecar.buffer import Backoff, BufferStore, offline_policy, queued_frame
 from protocols.ocpp.sidecar.conflicts import GridHoldings
 
 V21, V16 = OcppVersion.V21, OcppVersion.V16
@@ -33,11 +36,39 @@ def test_offline_policy_keeps_what_a_station_would_queue() -> None:
 
 
 def test_offline_buffer_drops_the_oldest_past_its_limit() -> None:
-    buffer = OfflineBuffer(limit=2)
+    store = BufferStore(":memory:")
+    buffer, other = store.buffer("S1", limit=2), store.buffer("S2", limit=2)
     for n in range(3):
-        buffer.append(Buffered(f"m{n}", "MeterValues", "[]"))
+        buffer.append(f"m{n}", "MeterValues", "[]", {})
+    other.append("x", "Heartbeat", "[]", {})
     assert buffer.dropped == 1
-    assert buffer.peek() == Buffered("m1", "MeterValues", "[]")
+    assert len(buffer) == 2
+    first = buffer.peek()
+    assert first is not None
+    assert first.message_id == "m1"
+    buffer.pop(first)
+    second = buffer.peek()
+    assert second is not None
+    assert second.message_id == "m2"
+    assert len(other) == 1
+
+
+def _tx(payload: dict[str, Any], text: str | None = None) -> str:
+    call = Call("tx-1", "TransactionEvent", payload)
+    return queued_frame(call, text if text is not None else frames.serialize(call))
+
+
+def test_queued_transaction_events_carry_offline_true_and_keep_the_stations_spelling() -> None:
+    """E12.FR.02 / E04.FR.03: queued TransactionEvents are delivered with offline true; nothing else changes."""
+    text = r'[2, "tx-1", "TransactionEvent", {"seqNo": 0, "x": "gr\u00fc\u00dfe"} ]'  # the station's spelling
+    marked = _tx({"seqNo": 0, "x": "grüße"}, text)
+    assert marked == r'[2, "tx-1", "TransactionEvent", {"seqNo": 0, "x": "gr\u00fc\u00dfe","offline":true} ]'
+    assert json.loads(marked)[3] == {"seqNo": 0, "x": "grüße", "offline": True}
+    assert json.loads(_tx({"seqNo": 1, "offline": False}))[3] == {"seqNo": 1, "offline": True}
+    already = frames.serialize(Call("tx-1", "TransactionEvent", {"seqNo": 2, "offline": True}))
+    assert _tx({"seqNo": 2, "offline": True}, already) == already
+    meter = '[2,"m-1","MeterValues",{"evseId":1}]'
+    assert queued_frame(Call("m-1", "MeterValues", {"evseId": 1}), meter) == meter
 
 
 def _profile_21(ident: int, purpose: str, stack: int, evse: int = 0) -> dict[str, Any]:

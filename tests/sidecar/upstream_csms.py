@@ -1,5 +1,5 @@
-"""The upstream counterpart for sidecar tests: a small CSMS built on the `ocpp` library (mobilityhouse, OCPP 2.1)
-over real WebSockets on 127.0.0.1, recording every frame exactly as it crossed the wire.
+"""The upstream counterpart for sidecar tests: a small CSMS built on the `ocpp` library (mobilityhouse, OCPP 2.1 and
+1.6) over real WebSockets on 127.0.0.1, recording every frame exactly as it crossed the wire.
 
 It is independent of the gateway's own codec, so a frame that reaches it has passed through the proxy as OCPP, and
 a byte-for-byte comparison with what the station sent or received proves the proxy left it alone.
@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import Any
 
 from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call_result as result16
 from ocpp.v21 import ChargePoint, call_result
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -64,7 +66,9 @@ class UpstreamStation(ChargePoint):  # type: ignore[misc]
         return call_result.Authorize(id_token_info={"status": "Accepted"})
 
     @on("TransactionEvent")  # type: ignore[untyped-decorator]
-    def transaction(self, **_: Any) -> Any:
+    def transaction(self, id_token: dict[str, Any] | None = None, **_: Any) -> Any:
+        if id_token is not None and id_token["id_token"] in self.csms.blocked:
+            return call_result.TransactionEvent(id_token_info={"status": "Blocked"})
         return call_result.TransactionEvent()
 
     @on("MeterValues")  # type: ignore[untyped-decorator]
@@ -84,18 +88,74 @@ class UpstreamStation(ChargePoint):  # type: ignore[misc]
         return call_result.NotifyDERStartStop()
 
 
+class UpstreamStation16(ChargePoint16):  # type: ignore[misc]
+    """The CSMS side of one proxied OCPP 1.6 station connection; transaction ids count from 1000."""
+
+    def __init__(self, station_id: str, ws: ServerConnection, csms: UpstreamCsms) -> None:
+        super().__init__(station_id, ws, response_timeout=10)
+        self.csms = csms
+        self.ws = ws
+
+    async def route_message(self, raw_msg: str) -> None:
+        self.csms.record(self.id, "in", raw_msg)
+        await super().route_message(raw_msg)
+
+    async def _send(self, message: str) -> None:
+        self.csms.record(self.id, "out", message)
+        await super()._send(message)
+
+    @on("BootNotification")  # type: ignore[untyped-decorator]
+    def boot(self, **_: Any) -> Any:
+        return result16.BootNotification(current_time=_now(), interval=300, status="Accepted")
+
+    @on("Heartbeat")  # type: ignore[untyped-decorator]
+    def heartbeat(self, **_: Any) -> Any:
+        return result16.Heartbeat(current_time=_now())
+
+    @on("StatusNotification")  # type: ignore[untyped-decorator]
+    def status(self, **_: Any) -> Any:
+        return result16.StatusNotification()
+
+    @on("Authorize")  # type: ignore[untyped-decorator]
+    def authorize(self, id_tag: str, **_: Any) -> Any:
+        return result16.Authorize(id_tag_info={"status": "Blocked" if id_tag in self.csms.blocked else "Accepted"})
+
+    @on("StartTransaction")  # type: ignore[untyped-decorator]
+    def start_transaction(self, **_: Any) -> Any:
+        self.csms.transaction_ids += 1
+        return result16.StartTransaction(transaction_id=self.csms.transaction_ids, id_tag_info={"status": "Accepted"})
+
+    @on("MeterValues")  # type: ignore[untyped-decorator]
+    def meter_values(self, **_: Any) -> Any:
+        return result16.MeterValues()
+
+    @on("StopTransaction")  # type: ignore[untyped-decorator]
+    def stop_transaction(self, **_: Any) -> Any:
+        return result16.StopTransaction(id_tag_info={"status": "Accepted"})
+
+
 class UpstreamCsms:
-    """Serves ws://127.0.0.1:<port>/csms/<station id> (OCPP 2.1); `refuse` answers the handshake with that status."""
+    """Serves ws://127.0.0.1:<port>/csms/<station id> in `versions` (OCPP 2.1 by default); `refuse` answers the
+    handshake with that status; tokens in `blocked` are answered Blocked."""
 
     def __init__(
-        self, *, password: str | None = None, refuse: HTTPStatus | None = None, ssl: SSLContext | None = None
+        self,
+        *,
+        password: str | None = None,
+        refuse: HTTPStatus | None = None,
+        ssl: SSLContext | None = None,
+        versions: tuple[str, ...] = ("ocpp2.1",),
     ) -> None:
         self.password = password
         self.refuse = refuse
         self.ssl = ssl
+        self.versions = versions
+        self.blocked: set[str] = set()
+        #: The last 1.6 transaction id given.
+        self.transaction_ids = 1000
         #: Per station: the client certificate's CN and the Authorization header of its latest connection.
         self.peers: dict[str, tuple[str | None, str | None]] = {}
-        self.stations: dict[str, UpstreamStation] = {}
+        self.stations: dict[str, UpstreamStation | UpstreamStation16] = {}
         #: Every frame per station: (direction "in" | "out", the text exactly as on the wire).
         self.frames: dict[str, list[tuple[str, str]]] = {}
         self.connections: dict[str, int] = {}
@@ -112,7 +172,7 @@ class UpstreamCsms:
             self._handle,
             "127.0.0.1",
             self._port,
-            subprotocols=[Subprotocol("ocpp2.1")],
+            subprotocols=[Subprotocol(v) for v in self.versions],
             process_request=self._check,
             compression=None,
             ping_interval=None,
@@ -148,7 +208,8 @@ class UpstreamCsms:
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         station_id = ws.request.path.rsplit("/", 1)[-1]
-        station = UpstreamStation(station_id, ws, self)
+        kind = UpstreamStation16 if ws.subprotocol == "ocpp1.6" else UpstreamStation
+        station = kind(station_id, ws, self)
         cn = peer_common_name(ws.transport.get_extra_info("ssl_object")) if self.ssl else None
         self.peers[station_id] = (cn, ws.request.headers.get("Authorization"))
         self.stations[station_id] = station

@@ -19,6 +19,7 @@ import random
 import ssl
 from collections.abc import Sequence
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -33,7 +34,7 @@ from protocols.ocpp import handshake
 from protocols.ocpp.handshake import StationDirectory
 from protocols.ocpp.server import CLOSE_NO_SUBPROTOCOL, EndpointSettings
 from protocols.ocpp.sidecar import ids
-from protocols.ocpp.sidecar.buffer import OfflineBuffer
+from protocols.ocpp.sidecar.buffer import BufferStore, OfflineBuffer
 from protocols.ocpp.sidecar.conflicts import GridHoldings
 from protocols.ocpp.sidecar.session import ProxySession, SessionDeps
 from protocols.ocpp.sidecar.upstream import (
@@ -60,8 +61,10 @@ class SidecarProxy:
         ssl_context: ssl.SSLContext | None = None,
         upstream_ssl: ssl.SSLContext | None = None,
         *,
+        buffer_db: Path | str,
         rng: random.Random | None = None,
     ) -> None:
+        """`buffer_db`: the SQLite file that keeps buffered station messages across restarts (the gateway's own)."""
         if settings.security_profile in (2, 3) and ssl_context is None:
             raise ValueError(f"security profile {settings.security_profile} needs TLS (an ssl context)")
         if upstream.security_profile in (2, 3) and upstream_ssl is None:
@@ -86,6 +89,7 @@ class SidecarProxy:
         self._clock = clock
         self._server: Server | None = None
         self._sessions: dict[str, ProxySession] = {}
+        self._store = BufferStore(buffer_db)
         self._buffers: dict[str, OfflineBuffer] = {}
         self._holdings: dict[str, GridHoldings] = {}
         #: Upstream connections opened during a station's handshake, until its session takes them over.
@@ -131,6 +135,7 @@ class SidecarProxy:
         for up, _ in self._opened.values():
             if up is not None:
                 await up.close()
+        self._store.close()
 
     def reconnect_now(self) -> None:
         """Cut every waiting back-off short: sessions without a CSMS connection try again at once."""
@@ -241,7 +246,9 @@ class SidecarProxy:
         holdings = self._holdings.get(station_id)
         if holdings is None or holdings.version is not version:
             holdings = self._holdings[station_id] = GridHoldings(version)
-        buffer = self._buffers.setdefault(station_id, OfflineBuffer(self.upstream.buffer_limit))
+        buffer = self._buffers.get(station_id)
+        if buffer is None:
+            buffer = self._buffers[station_id] = self._store.buffer(station_id, self.upstream.buffer_limit)
         session = ProxySession(
             self._deps,
             station_id,

@@ -30,7 +30,7 @@ from protocols.ocpp import frames, handlers, schemas
 from protocols.ocpp.frames import Call, CallError, CallResult, CallResultError, ErrorCode, FrameError, Send
 from protocols.ocpp.server import EndpointSettings, read_capabilities
 from protocols.ocpp.sidecar import ids
-from protocols.ocpp.sidecar.buffer import Buffered, OfflineBuffer, offline_policy
+from protocols.ocpp.sidecar.buffer import Buffered, OfflineBuffer, offline_policy, queued_frame
 from protocols.ocpp.sidecar.conflicts import Conflict, GridHoldings
 from protocols.ocpp.sidecar.upstream import (
     UpstreamRefusedError,
@@ -104,7 +104,7 @@ class ProxySession:
         self._slot = asyncio.Lock()
         self._outstanding: _Outstanding | None = None
         self._station_call: _StationCall | None = None
-        self._replay_wait: tuple[str, asyncio.Future[None]] | None = None
+        self._replay_wait: tuple[str, asyncio.Future[CallResult | CallError]] | None = None
         self._csms_calls: asyncio.Queue[tuple[Call, str | bytes]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reasserts: set[asyncio.Task[Any]] = set()
@@ -216,20 +216,45 @@ class ProxySession:
     async def _replay(self, up: ClientConnection) -> None:
         """Deliver buffered station messages in order, one CALL at a time, before anything new goes up."""
         while (item := self.buffer.peek()) is not None:
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[CallResult | CallError] = asyncio.get_running_loop().create_future()
             self._replay_wait = (item.message_id, future)
             try:
-                await up.send(item.raw)
-                await asyncio.wait_for(future, self._deps.endpoint.call_timeout_s)
+                await up.send(item.frame)
+                self._replayed(item, await asyncio.wait_for(future, self._deps.endpoint.call_timeout_s))
             except (ConnectionClosed, ConnectionError):
                 return  # the connection went away: the reconnection replays from this message again
             except TimeoutError:
                 log.warning("station %s: CSMS did not answer buffered %s; dropped", self.station_id, item.action)
             finally:
                 self._replay_wait = None
-            self.buffer.pop()
+            self.buffer.pop(item)
         if self._up is up:
             self.online.set()
+
+    def _replayed(self, item: Buffered, frame: CallResult | CallError) -> None:
+        """The CSMS's answer to a replayed message goes nowhere: the station had the gateway's long ago. One that
+        says something else than the station was told (an error, a blocked idToken, a boot not accepted) is
+        audited, so an operator can see what the station never learnt; a different clock reading is not news."""
+        theirs: dict[str, Any] = (
+            {"error": {"code": frame.code, "description": frame.description}}
+            if isinstance(frame, CallError)
+            else frame.payload
+        )
+        if _without_clock(theirs) == _without_clock(item.answer):
+            return
+        self._deps.audit.append(
+            "station.message",
+            {
+                "action": item.action,
+                "from": "csms",
+                "replayed": True,
+                "station_got": item.answer,
+                "csms_answer": theirs,
+            },
+            at=self._now(),
+            station_id=self.station_id,
+            message_id=item.message_id,
+        )
 
     async def _send_up(self, message: str | bytes) -> bool:
         up = self._up
@@ -309,9 +334,9 @@ class ProxySession:
         )
         assert answer.payload is not None, f"{call.action} is buffered but has no offline answer"
         schemas.validate(self.version, call.action, answer.payload, response=True)
-        if policy == "buffer":
+        if policy == "buffer":  # committed before the station is answered: then the gateway holds the only copy
             raw = pending.raw if isinstance(pending.raw, str) else pending.raw.decode()
-            self.buffer.append(Buffered(call.message_id, call.action, raw))
+            self.buffer.append(call.message_id, call.action, queued_frame(call, raw), answer.payload)
         await self._to_station(frames.serialize(CallResult(call.message_id, answer.payload)))
         if call.action == "BootNotification":
             self._booted(call)
@@ -360,7 +385,7 @@ class ProxySession:
                 replay = self._replay_wait
                 if replay is not None and replay[0] == frame.message_id:
                     if not replay[1].done():
-                        replay[1].set_result(None)  # the station had its answer while the CSMS was away
+                        replay[1].set_result(frame)  # the station had its answer while the CSMS was away
                     return
                 pending = self._station_call
                 if pending is not None and pending.call.message_id == frame.message_id:
@@ -539,6 +564,10 @@ def _reply(frame: CallResult | CallError) -> Reply:
     if isinstance(frame, CallError):
         return Reply(ReplyKind.ERROR, frame.message_id, error_code=frame.code, description=frame.description)
     return Reply(ReplyKind.RESULT, frame.message_id, payload=frame.payload)
+
+
+def _without_clock(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "currentTime"}
 
 
 def _accepted(reply: Reply) -> bool:
