@@ -95,7 +95,8 @@ def _check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{args.file}: ok ({len(config.stations)} stations)")
+    links = ", ".join(config.links()) or "none"
+    print(f"{args.file}: ok ({len(config.stations)} stations; utility links: {links})")
     return 0
 
 
