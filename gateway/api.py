@@ -1,6 +1,8 @@
-"""Operator HTTP API (aiohttp): directives in canonical JSON, per-station outcomes, fleet state, health.
+"""Operator HTTP API (aiohttp): directives in canonical JSON, per-station outcomes, fleet state, alarms, utility
+links, health and metrics. `/api/openapi.json` (gateway/openapi.py) describes every route.
 
-Every /api call needs `Authorization: Bearer <token>` when a token is configured; /livez and /readyz do not.
+Every /api call needs `Authorization: Bearer <token>` when a token is configured, except the OpenAPI document;
+/livez, /readyz and /metrics (aggregates, no per-station data) do not.
 Bad input gets a precise JSON error and an audit entry; it never reaches the fleet.
 """
 
@@ -8,7 +10,9 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +23,40 @@ from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.dispatch import Dispatcher, TargetError
 from gateway.fleet import Fleet, StationState
-from gateway.model import Directive, StationOutcome
+from gateway.interfaces import LinkHealth
+from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.model import Alarm, Directive, DirectiveState, OutcomeStatus, StationOutcome
+from gateway.openapi import document
 from gateway.store import DirectiveRecord, Store
 
 MAX_BODY_BYTES = 1_048_576
+#: Paths under /api/ that need no token: they read no fleet data.
+_OPEN_PATHS = frozenset({"/api/openapi.json"})
+
+
+class RecentAlarms:
+    """The latest station alarms, newest last (the fleet registry keeps only the last one per station)."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._alarms: deque[Alarm] = deque(maxlen=limit)
+
+    def add(self, alarm: Alarm) -> None:
+        self._alarms.append(alarm)
+
+    def latest(self, limit: int) -> list[Alarm]:
+        return list(self._alarms)[-limit:] if limit else []
+
+
+@dataclass(frozen=True)
+class Operations:
+    """What the runtime offers the operator API beyond its stores: link health, station reload, alarms, metrics."""
+
+    links: Callable[[], Mapping[str, LinkHealth]]
+    #: Re-read the station list; returns the ids added, removed and kept. LookupError: nothing to reload from.
+    reload: Callable[[], Awaitable[dict[str, list[str]]]]
+    alarms: RecentAlarms
+    metrics: Metrics
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -33,6 +67,7 @@ _AUDIT = web.AppKey("audit", AuditLog)
 _CLOCK = web.AppKey("clock", Clock)
 ReadyProbe = Callable[[], bool]
 _READY: web.AppKey[ReadyProbe] = web.AppKey("ready")
+_OPS = web.AppKey("operations", Operations)
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -48,10 +83,11 @@ def build_app(
     clock: Clock,
     token: str | None,
     ready: Callable[[], bool],
+    operations: Operations,
 ) -> web.Application:
     @web.middleware
     async def bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None and request.path.startswith("/api/"):
+        if token is not None and request.path.startswith("/api/") and request.path not in _OPEN_PATHS:
             given = request.headers.get("Authorization", "")
             if not given.startswith("Bearer ") or not secrets.compare_digest(given[7:].encode(), token.encode()):
                 return _error(
@@ -69,14 +105,20 @@ def build_app(
         clock,
         ready,
     )
+    app[_OPS] = operations
     app.router.add_get("/livez", _livez)
     app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_post("/api/directives", _submit)
     app.router.add_get("/api/directives", _list_directives)
     app.router.add_get("/api/directives/{id}", _show_directive)
     app.router.add_delete("/api/directives/{id}", _cancel_directive)
     app.router.add_get("/api/stations", _list_stations)
+    app.router.add_post("/api/stations/reload", _reload_stations)
     app.router.add_get("/api/stations/{id}", _show_station)
+    app.router.add_get("/api/alarms", _alarms)
+    app.router.add_get("/api/links", _links)
     app.router.add_get("/api/audit", _audit_query)
     return app
 
@@ -88,6 +130,14 @@ async def _livez(request: web.Request) -> web.Response:
 async def _readyz(request: web.Request) -> web.Response:
     ok = request.app[_READY]()
     return web.json_response({"status": "ready" if ok else "not ready"}, status=200 if ok else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[_OPS].metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(document())
 
 
 def _reject(request: web.Request, reason: str, details: Any = None) -> None:
@@ -160,14 +210,56 @@ async def _cancel_directive(request: web.Request) -> web.Response:
 
 async def _list_stations(request: web.Request) -> web.Response:
     fleet = request.app[_FLEET]
-    return web.json_response({"stations": [_station_json(s) for s in fleet.stations.values()]})
+    held = _in_force(request.app[_STORE])
+    return web.json_response({"stations": [_station_json(s, held.get(s.id, [])) for s in fleet.stations.values()]})
 
 
 async def _show_station(request: web.Request) -> web.Response:
     state = request.app[_FLEET].stations.get(request.match_info["id"])
     if state is None:
         return _error(404, f"no station {request.match_info['id']!r}")
-    return web.json_response(_station_json(state))
+    return web.json_response(_station_json(state, _in_force(request.app[_STORE]).get(state.id, [])))
+
+
+async def _reload_stations(request: web.Request) -> web.Response:
+    try:
+        changes = await request.app[_OPS].reload()
+    except LookupError as exc:
+        return _error(409, str(exc))
+    except ValueError as exc:  # the configuration file no longer validates: nothing changed
+        return _error(422, "configuration not reloaded", details=str(exc).splitlines())
+    request.app[_AUDIT].append(
+        "operator.action", {"action": "reload stations", **changes}, at=request.app[_CLOCK].now()
+    )
+    return web.json_response(changes)
+
+
+async def _alarms(request: web.Request) -> web.Response:
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        return _error(400, "limit must be an integer")
+    if not 1 <= limit <= 1000:
+        return _error(400, "limit must be between 1 and 1000")
+    alarms = request.app[_OPS].alarms.latest(limit)
+    return web.json_response({"alarms": [a.model_dump(mode="json", exclude={"raw"}) for a in alarms]})
+
+
+async def _links(request: web.Request) -> web.Response:
+    links = request.app[_OPS].links()
+    return web.json_response(
+        {
+            "links": [
+                {
+                    "protocol": name,
+                    "ok": h.ok,
+                    "last_seen": h.last_seen.isoformat() if h.last_seen else None,
+                    "detail": h.detail,
+                }
+                for name, h in links.items()
+            ]
+        }
+    )
 
 
 _AUDIT_FILTERS = ("directive", "station", "kind", "message", "signal")
@@ -221,7 +313,27 @@ def _directive_json(record: DirectiveRecord, outcomes: list[StationOutcome] | No
     return body
 
 
-def _station_json(state: StationState) -> dict[str, Any]:
+def _in_force(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Per station, what scheduled and active directives hold on it: the controls of the commands it accepted."""
+    held: dict[str, list[dict[str, Any]]] = {}
+    for record in store.directives([DirectiveState.SCHEDULED, DirectiveState.ACTIVE]):
+        for outcome in store.outcomes(record.directive.id):
+            controls = sorted(
+                {c for cmd in outcome.commands if cmd.status is OutcomeStatus.ACCEPTED for c in cmd.controls}
+            )
+            if controls:
+                held.setdefault(outcome.station_id, []).append(
+                    {
+                        "directive_id": record.directive.id,
+                        "state": record.state.value,
+                        "priority": record.directive.priority,
+                        "controls": controls,
+                    }
+                )
+    return held
+
+
+def _station_json(state: StationState, in_force: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": state.id,
         "groups": sorted(state.groups),
@@ -231,4 +343,5 @@ def _station_json(state: StationState) -> dict[str, Any]:
         "power_w": state.power_w,
         "last_alarm": state.last_alarm.model_dump(mode="json", exclude={"raw"}) if state.last_alarm else None,
         "last_seen": state.last_seen.isoformat() if state.last_seen else None,
+        "in_force": in_force,
     }

@@ -20,6 +20,7 @@ from gateway.audit import cli as audit_cli
 from gateway.bench.fanout import register_bench as register_fanout_bench
 from gateway.certs_cli import register as register_certs
 from gateway.config import ConfigError, load_config
+from gateway.logs import log_json
 from protocols.iec61850 import cli as iec61850_cli
 from protocols.ocpp.auth import hash_password
 from protocols.ocpp.simulator.cli import register as register_sim
@@ -30,11 +31,14 @@ DEFAULT_API = "http://127.0.0.1:8080"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dergw", description="Utility DER translation gateway")
     parser.add_argument("--version", action="version", version=f"dergw {__version__}")
-    parser.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    parser.add_argument("--log-level", help="Python log level (default INFO for run, WARNING otherwise)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the gateway from a configuration file")
+    run = sub.add_parser("run", help="run the gateway from a configuration file (JSON log lines on stdout)")
     run.add_argument("--config", type=Path, required=True)
+    run.add_argument(
+        "--grace", type=float, help="seconds SIGTERM waits for fan-outs under way (default: ocpp.call_timeout_s)"
+    )
     run.set_defaults(handler=_run)
 
     check = sub.add_parser("check-config", help="validate a configuration file")
@@ -83,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "run":
+        log_json(args.log_level or "INFO")
+    else:
+        level = (args.log_level or "WARNING").upper()
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     result: int = args.handler(args)
     return result
 
@@ -97,11 +105,13 @@ def _check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{args.file}: ok ({len(config.stations)} stations)")
+    links = ", ".join(config.links()) or "none"
+    print(f"{args.file}: ok ({len(config.stations)} stations; utility links: {links})")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Run until SIGTERM/SIGINT (graceful stop, exit 0); SIGHUP re-reads the station list."""
     from gateway.runtime import Gateway
 
     try:
@@ -109,17 +119,33 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
+    log = logging.getLogger("gateway.run")
+
+    async def reload(gateway: Gateway) -> None:
+        try:
+            await gateway.reload_stations()
+        except ValueError as exc:
+            log.error("stations not reloaded: %s", exc)
 
     async def serve() -> None:
-        gateway = Gateway.build(config)
+        gateway = Gateway.build(config, source=args.config)
         await gateway.start()
-        print(f"OCPP endpoint {gateway.ocpp.url}/{{stationId}}, operator API {gateway.api_url}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def hangup() -> None:
+            task = loop.create_task(reload(gateway))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, hangup)
         await stop.wait()
-        await gateway.stop()
+        log.info("stopping")
+        await asyncio.gather(*reloads)
+        await gateway.stop(grace_s=args.grace)
 
     asyncio.run(serve())
     return 0

@@ -1,14 +1,22 @@
-"""Gateway configuration: one TOML file, validated with precise errors (docs/configuration.md)."""
+"""Gateway configuration: one TOML file, validated with precise errors (docs/configuration.md).
+
+Three layers, applied in this order: the file, `DERGW_SECTION__KEY` environment overrides, then secret references
+(`env:VAR`, `file:PATH`) in any string value. Utility links are off until their section is present.
+"""
 
 from __future__ import annotations
 
+import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gateway.model import OcppVersion
+from gateway.model import OcppVersion, Target
+from protocols.openadr2b.ven import OpenAdr2bConfig
+from protocols.openadr3.adapter import OpenAdr3Config
 
 
 class _Section(BaseModel):
@@ -96,6 +104,55 @@ class AuditConfig(_Section):
     checkpoint_s: float = Field(default=60.0, ge=1, le=86_400)
 
 
+class RatingsConfig(_Section):
+    max_w: float = Field(gt=0)
+    max_charge_w: float = Field(gt=0)
+
+
+class EndDeviceConfig(_Section):
+    """Mirrors protocols.ieee2030_5.config.EndDeviceBinding (a dataclass there, so it has no validation)."""
+
+    name: str = Field(min_length=1)
+    lfdi: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{40}$")]
+    sfdi: int = Field(ge=0, le=999_999_999_999)
+    target: Target
+    stations: list[str] = Field(default_factory=list)
+    pin: int | None = None
+    ratings: RatingsConfig | None = None
+
+
+class Ieee20305Section(_Section):
+    """Mirrors protocols.ieee2030_5.config.Ieee20305Config field by field (docs/configuration.md)."""
+
+    server: Annotated[str, Field(pattern=r"^https://")]
+    ca: Path
+    cert: Path
+    key: Path
+    devices: list[EndDeviceConfig] = Field(min_length=1)
+    dcap_path: str = "/dcap"
+    #: TOML key `register` (a pydantic model cannot have a field of that name).
+    register_device: bool = Field(default=True, alias="register")
+    page_limit: int = Field(default=25, ge=1, le=255)
+    request_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    default_poll_s: int = Field(default=900, ge=1)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_cap_s: float = Field(default=300.0, gt=0)
+    nominal_hz: float = Field(default=50.0, gt=0)
+    log_event_pen: int = Field(default=0, ge=0)
+
+
+class Iec61850Section(_Section):
+    """Mirrors protocols.iec61850.adapter.Iec61850Config, which is not imported here: the binding is an optional
+    (GPL) extra, loaded only when this section is present."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=102, ge=0, le=65535)
+    ied_name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")] = "DERGW"
+    priority: int = Field(default=1, ge=0)
+    hold_s: float | None = Field(default=None, gt=0)
+    sample_s: float = Field(default=1.0, ge=0)
+
+
 class GatewayConfig(_Section):
     data_dir: Path = Path("data")
     certs_dir: Path = Path("certs")
@@ -103,6 +160,11 @@ class GatewayConfig(_Section):
     api: ApiConfig = Field(default_factory=ApiConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     stations: list[StationConfig] = Field(default_factory=list)
+    #: Utility links: each starts only when its section is present.
+    ieee2030_5: Ieee20305Section | None = None
+    openadr3: OpenAdr3Config | None = None
+    openadr2b: OpenAdr2bConfig | None = None
+    iec61850: Iec61850Section | None = None
 
     @field_validator("stations")
     @classmethod
@@ -118,27 +180,129 @@ class GatewayConfig(_Section):
     def database(self) -> Path:
         return self.data_dir / "dergw.sqlite"
 
+    def links(self) -> list[str]:
+        """Names of the configured utility links."""
+        return [name for name in ("ieee2030_5", "openadr3", "openadr2b", "iec61850") if getattr(self, name)]
+
 
 class ConfigError(Exception):
     """A configuration file that cannot be used, with every problem listed by location."""
 
 
-def load_config(path: Path) -> GatewayConfig:
+ENV_PREFIX = "DERGW_"
+#: Top-level keys an environment variable without `__` may set; other DERGW_ variables (DERGW_API_TOKEN, read by
+#: the `dergw directive` client) are not configuration.
+_TOP_LEVEL_ENV = frozenset({"data_dir", "certs_dir"})
+
+
+def _env_value(text: str) -> Any:
+    """A TOML value when the text is one (`8080`, `true`, `["a"]`), else the text itself."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Apply `DERGW_SECTION__KEY=value` overrides in place; returns which location came from which variable."""
+    origin: dict[tuple[str, ...], str] = {}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        if len(path) == 1 and path[0] not in _TOP_LEVEL_ENV:
+            continue
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(path[:-1])} is not a section")
+            node = child
+        node[path[-1]] = _env_value(environ[name])
+        origin[path] = name
+    return origin
+
+
+def _resolve_secrets(node: Any, base: Path, environ: Mapping[str, str], loc: str, problems: list[str]) -> Any:
+    """Replace `env:VAR` and `file:PATH` string values by the variable's value or the file's content, so secrets
+    need not sit in the configuration file."""
+    if isinstance(node, dict):
+        return {k: _resolve_secrets(v, base, environ, f"{loc}.{k}" if loc else k, problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_secrets(v, base, environ, f"{loc}.{i}", problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and node.startswith("env:"):
+        if node[4:] not in environ:
+            problems.append(f"{loc}: environment variable {node[4:]} is not set")
+            return node
+        return environ[node[4:]]
+    if isinstance(node, str) and node.startswith("file:"):
+        try:
+            return (base / node[5:]).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(f"{loc}: cannot read {base / node[5:]}: {exc.strerror}")
+    return node
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read, override from the environment, resolve secrets, validate and make paths relative to the file.
+    ConfigError lists every problem as `FILE: location: message`."""
+    environ = os.environ if environ is None else environ
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    base = path.parent
+    try:
+        origin = _apply_env(raw, environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    problems: list[str] = []
+    raw = _resolve_secrets(raw, base, environ, "", problems)
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     try:
         config = GatewayConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()]
+        lines = []
+        for e in exc.errors():
+            loc = tuple(str(p) for p in e["loc"])
+            where = ".".join(loc) or "(top)"
+            source = next((f" (from {v})" for k, v in origin.items() if loc[: len(k)] == k), "")
+            lines.append(f"{path}: {where}{source}: {e['msg']}")
         raise ConfigError("\n".join(lines)) from None
-    base = path.parent
+    config = _relative_to(config, base)
+    missing = [f"{path}: {where}: no such file {p}" for where, p in _files(config) if not p.exists()]
+    if missing:
+        raise ConfigError("\n".join(missing))
+    return config
 
+
+def _files(config: GatewayConfig) -> list[tuple[str, Path]]:
+    """Every file the configuration names, by location (checked at load so `check-config` finds them)."""
+    named: list[tuple[str, Path | str | None]] = [
+        ("ocpp.tls_cert", config.ocpp.tls_cert),
+        ("ocpp.tls_key", config.ocpp.tls_key),
+        ("ocpp.client_ca", config.ocpp.client_ca),
+        ("api.token_file", config.api.token_file),
+    ]
+    if (up := config.ocpp.upstream) is not None:
+        named += [("ocpp.upstream.ca", up.ca), ("ocpp.upstream.client_cert", up.client_cert)]
+        named += [("ocpp.upstream.client_key", up.client_key)]
+    if (sep := config.ieee2030_5) is not None:
+        named += [("ieee2030_5.ca", sep.ca), ("ieee2030_5.cert", sep.cert), ("ieee2030_5.key", sep.key)]
+    if (b := config.openadr2b) is not None:
+        named += [("openadr2b.cert", b.cert), ("openadr2b.key", b.key), ("openadr2b.ca_file", b.ca_file)]
+    return [(where, Path(p)) for where, p in named if p is not None]
+
+
+def _relative_to(config: GatewayConfig, base: Path) -> GatewayConfig:
     def rel(p: Path | None) -> Path | None:
         return None if p is None else base / p
+
+    def rel_str(p: str | None) -> str | None:
+        return None if p is None else str(base / p)
 
     upstream = config.ocpp.upstream
     if upstream is not None:
@@ -158,6 +322,19 @@ def load_config(path: Path) -> GatewayConfig:
         }
     )
     api = config.api.model_copy(update={"token_file": rel(config.api.token_file)})
+    sep = config.ieee2030_5
+    if sep is not None:
+        sep = sep.model_copy(update={"ca": base / sep.ca, "cert": base / sep.cert, "key": base / sep.key})
+    b = config.openadr2b
+    if b is not None:
+        b = b.model_copy(update={"cert": rel_str(b.cert), "key": rel_str(b.key), "ca_file": rel_str(b.ca_file)})
     return config.model_copy(
-        update={"data_dir": base / config.data_dir, "certs_dir": base / config.certs_dir, "ocpp": ocpp, "api": api}
+        update={
+            "data_dir": base / config.data_dir,
+            "certs_dir": base / config.certs_dir,
+            "ocpp": ocpp,
+            "api": api,
+            "ieee2030_5": sep,
+            "openadr2b": b,
+        }
     )

@@ -238,6 +238,10 @@ class Dispatcher:
         """Resends to reconnected stations still under way (tests and shutdown await them)."""
         return list(self._resends)
 
+    def in_flight(self) -> list[asyncio.Task[object]]:
+        """Fan-outs and resends not finished yet: a graceful shutdown lets them complete (bounded)."""
+        return [t for t in (*self._runs.values(), *self._resends) if not t.done()]
+
     async def close(self) -> None:
         tasks = [*self._runs.values(), *self._resends]
         for task in tasks:

@@ -74,6 +74,15 @@ class Fleet:
         """Call `listener(station_id, action, payload)` for other station messages (reports a query asked for)."""
         self._message_listeners.append(listener)
 
+    def set_stations(self, stations: Iterable[tuple[str, Iterable[str]]]) -> None:
+        """A reloaded configuration: add new stations, drop removed ones, update groups; live state is kept."""
+        wanted = {sid: frozenset(g) for sid, g in stations}
+        for sid in [s for s in self.stations if s not in wanted]:
+            del self.stations[sid]
+        for sid, groups in wanted.items():
+            state = self.stations.setdefault(sid, StationState(sid, groups))
+            state.groups = groups
+
     def resolve(self, target: Target) -> list[str]:
         """Station ids of a target; KeyError naming the unknown stations or groups."""
         if target.scope is TargetScope.FLEET:

@@ -8,36 +8,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
-from gateway.api import build_app
+from gateway.api import Operations, RecentAlarms, build_app
 from gateway.audit import AuditLog
 from gateway.clock import Clock, SystemClock
-from gateway.config import GatewayConfig, StationConfig
+from gateway.config import ConfigError, GatewayConfig, StationConfig, load_config
 from gateway.dashboard import attach as attach_dashboard
 from gateway.dispatch import Dispatcher, DispatchSettings
 from gateway.fleet import Fleet
-from gateway.interfaces import UtilityAdapter
+from gateway.interfaces import LinkHealth, UtilityAdapter
+from gateway.metrics import MeteredAudit, Metrics
 from gateway.model import Directive, OcppVersion, StationOutcome
 from gateway.store import DirectiveRecord, Store
 from gateway.tls import client_context, server_context
 from gateway.utility import AlarmRelay, EventRouter, FleetView, RuntimeSink
+from gateway.wiring import AdapterFactory, configured_adapters
 from protocols.ocpp.auth import verify_password
 from protocols.ocpp.server import PREFERENCE, EndpointSettings, OcppServer
 from protocols.ocpp.sidecar import Backoff, SidecarProxy, UpstreamSettings
 
 log = logging.getLogger(__name__)
 
-AdapterFactory = Callable[[FleetView], UtilityAdapter]
+__all__ = ["AdapterFactory", "ConfiguredStations", "Gateway"]
 
 
 class ConfiguredStations:
-    """StationDirectory over the configured station list."""
+    """StationDirectory over the configured station list (replaced in place when the list is reloaded)."""
 
     def __init__(self, stations: Sequence[StationConfig]) -> None:
+        self.replace(stations)
+
+    def replace(self, stations: Sequence[StationConfig]) -> None:
         self._stations = {s.id: s for s in stations}
 
     def known(self, station_id: str) -> bool:
@@ -54,6 +60,7 @@ class ConfiguredStations:
 
 def _sidecar(
     config: GatewayConfig,
+    stations: ConfiguredStations,
     fleet: Fleet,
     audit: AuditLog,
     clock: Clock,
@@ -73,7 +80,6 @@ def _sidecar(
         backoff=Backoff(up.retry_wait_minimum_s, up.retry_random_range_s, up.retry_repeat_times),
         buffer_limit=up.buffer_limit,
     )
-    stations = ConfiguredStations(config.stations)
     return SidecarProxy(
         stations, fleet, audit, clock, endpoint, settings, ssl_context, upstream_ssl, buffer_db=config.database
     )
@@ -93,9 +99,14 @@ class Gateway:
     adapters: Sequence[UtilityAdapter]
     sink: RuntimeSink
     alarms: AlarmRelay
+    directory: ConfiguredStations
+    metrics: Metrics
+    #: The configuration file, when the gateway was started from one: station reloads re-read it.
+    source: Path | None
     _api_runner: web.AppRunner
     _api_site: web.TCPSite | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     def build(
@@ -104,14 +115,20 @@ class Gateway:
         *,
         clock: Clock | None = None,
         adapters: Sequence[UtilityAdapter | AdapterFactory] = (),
+        source: Path | None = None,
     ) -> Gateway:
-        """Wire every part from `config`. An adapter may be given as a factory taking the FleetView, for
-        adapters that read fleet data for their reports."""
+        """Wire every part from `config`: the utility links its sections name, then `adapters`. An adapter may be
+        given as a factory taking the FleetView, for adapters that read fleet data. `source` is the file `config`
+        came from, re-read by station reloads."""
         clock = clock or SystemClock()
         store = Store(config.database)
         store.mark_all_disconnected()
-        audit = AuditLog.open(config.database, config.certs_dir)
+        log_ = AuditLog.open(config.database, config.certs_dir)
+        metrics = Metrics()
+        audit = MeteredAudit(log_, metrics)
         fleet = Fleet(((s.id, s.groups) for s in config.stations), store, audit)
+        metrics.add_state(fleet, store, log_, clock)
+        directory = ConfiguredStations(config.stations)
         oc = config.ocpp
         ssl_context = None
         if oc.security_profile >= 2:
@@ -132,31 +149,50 @@ class Gateway:
         )
         ocpp: OcppServer | SidecarProxy
         if oc.mode == "sidecar":
-            ocpp = _sidecar(config, fleet, audit, clock, endpoint, ssl_context)
+            ocpp = _sidecar(config, directory, fleet, log_, clock, endpoint, ssl_context)
         else:
-            ocpp = OcppServer(ConfiguredStations(config.stations), fleet, clock, endpoint, ssl_context)
+            ocpp = OcppServer(directory, fleet, clock, endpoint, ssl_context)
         dispatcher = Dispatcher(store, fleet, ocpp, audit, clock, DispatchSettings(call_timeout_s=oc.call_timeout_s))
+        view = FleetView(fleet)
+        built = [a(view) if callable(a) else a for a in [*configured_adapters(config, clock), *adapters]]
+        dispatcher.on_event(EventRouter(store, built))
+        alarms = AlarmRelay(built, clock)
+        fleet.on_alarm(alarms.add)
+        recent = RecentAlarms()
+        fleet.on_alarm(recent.add)
+        sink = RuntimeSink(dispatcher, audit, clock)
+        gateway: Gateway | None = None
+
+        async def reload() -> dict[str, list[str]]:
+            assert gateway is not None
+            return await gateway.reload_stations()
+
+        def links() -> dict[str, LinkHealth]:
+            return {a.protocol.value: a.health() for a in built}
+
+        def ready() -> bool:
+            return ocpp.listening and store.writable() and all(h.ok for h in links().values())
+
         app = build_app(
             dispatcher=dispatcher,
             fleet=fleet,
             store=store,
-            audit=audit,
+            audit=log_,
             clock=clock,
             token=config.api.bearer(),
-            ready=lambda: ocpp.listening and store.writable(),
+            ready=ready,
+            operations=Operations(links=links, reload=reload, alarms=recent, metrics=metrics),
         )
-        view = FleetView(fleet)
-        built = [a(view) if callable(a) else a for a in adapters]
-        dispatcher.on_event(EventRouter(store, built))
         attach_dashboard(
-            app, fleet=fleet, dispatcher=dispatcher, store=store, audit=audit, clock=clock, adapters=built,
+            app, fleet=fleet, dispatcher=dispatcher, store=store, audit=log_, clock=clock, adapters=built,
             token=config.api.bearer(),
         )  # fmt: skip
-        alarms = AlarmRelay(built, clock)
-        fleet.on_alarm(alarms.add)
-        sink = RuntimeSink(dispatcher, audit, clock)
         runner = web.AppRunner(app, access_log=None)
-        return cls(config, clock, store, audit, fleet, ocpp, dispatcher, built, sink, alarms, runner)
+        gateway = cls(
+            config, clock, store, log_, fleet, ocpp, dispatcher, built, sink, alarms, directory, metrics, source,
+            runner,
+        )  # fmt: skip
+        return gateway
 
     @property
     def api_url(self) -> str:
@@ -184,11 +220,48 @@ class Gateway:
             asyncio.create_task(self._checkpoints()),
         ]
         for adapter in self.adapters:
-            await adapter.start(self.sink)
+            try:
+                await adapter.start(self.sink)
+            except Exception:  # a utility link that is down must not keep the fleet side from running
+                log.exception("utility link %s did not start: /readyz reports it", adapter.protocol.value)
         self.audit.append(
             "config.changed", {"event": "gateway started", "stations": len(self.config.stations)}, at=self.clock.now()
         )
-        log.info("gateway started: OCPP %s, API %s", self.ocpp.url, self.api_url)
+        log.info(
+            "gateway started: OCPP %s, API %s",
+            self.ocpp.url,
+            self.api_url,
+            extra={
+                "ocpp_url": self.ocpp.url,
+                "api_url": self.api_url,
+                "links": [a.protocol.value for a in self.adapters],
+            },
+        )
+
+    async def reload_stations(self) -> dict[str, list[str]]:
+        """Re-read the station list from the configuration file (SIGHUP, POST /api/stations/reload): added
+        stations may connect, removed ones are disconnected, the others keep their connections. Only `[[stations]]`
+        is applied; other changes need a restart. LookupError without a file, ValueError if it does not validate."""
+        if self.source is None:
+            raise LookupError("the gateway was not started from a configuration file")
+        async with self._reload_lock:
+            try:
+                fresh = load_config(self.source).stations
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+            before = {s.id for s in self.config.stations}
+            after = {s.id for s in fresh}
+            removed = sorted(before - after)
+            self.directory.replace(fresh)  # from now on removed stations are refused at the handshake
+            if isinstance(self.ocpp, OcppServer):
+                for sid in removed:
+                    await self.ocpp.disconnect(sid, "station removed from the configuration")
+            self.fleet.set_stations((s.id, s.groups) for s in fresh)
+            self.config = self.config.model_copy(update={"stations": fresh})
+            changes = {"added": sorted(after - before), "removed": removed, "kept": sorted(before & after)}
+            self.audit.append("config.changed", {"event": "stations reloaded", **changes}, at=self.clock.now())
+            log.info("stations reloaded", extra=changes)
+            return changes
 
     async def _checkpoints(self) -> None:
         """Sign the audit tree head periodically (RFC 9162 checkpoint), so an export can prove recent history."""
@@ -196,15 +269,27 @@ class Gateway:
             await asyncio.sleep(self.config.audit.checkpoint_s)
             self.audit.checkpoint(self.clock.now())
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace_s: float | None = None) -> None:
+        """Stop: utility links first (no new signals), then refuse new stations, let fan-outs under way finish
+        (at most `grace_s`, default the call timeout), sign a last audit checkpoint and close the store."""
         for adapter in self.adapters:
             await adapter.stop()
+        if isinstance(self.ocpp, OcppServer):
+            self.ocpp.stop_accepting()
+        in_flight = self.dispatcher.in_flight()
+        if in_flight:
+            grace = self.config.ocpp.call_timeout_s if grace_s is None else grace_s
+            _, late = await asyncio.wait(in_flight, timeout=grace)
+            if late:
+                log.warning("%d fan-out(s) still under way after %.0f s: cancelled", len(late), grace)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.ocpp.stop()
         await self.dispatcher.close()
         await self._api_runner.cleanup()
+        self.audit.append("config.changed", {"event": "gateway stopped"}, at=self.clock.now())
         self.audit.checkpoint(self.clock.now())
         self.audit.close()
         self.store.close()
+        log.info("gateway stopped")

@@ -179,6 +179,10 @@ class Store:
         args.append(limit)
         return [_directive_record(r) for r in self._db.execute(sql, args)]
 
+    def directive_counts(self) -> dict[str, int]:
+        """Directives by state (metrics)."""
+        return dict(self._db.execute("SELECT state, count(*) FROM directives GROUP BY state").fetchall())
+
     # -- outcomes ----------------------------------------------------------------------------------------------
 
     def save_outcomes(self, outcomes: Sequence[StationOutcome], at: datetime) -> None:

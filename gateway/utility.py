@@ -8,16 +8,20 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock
 from gateway.dispatch import Dispatcher, TargetError
 from gateway.fleet import Fleet, StationState
 from gateway.interfaces import AuditSink, DirectiveEvent, Signal, UtilityAdapter
-from gateway.model import Alarm, Directive, Target
+from gateway.model import Alarm, Directive, OcppVersion, OperationMode, Target
 from gateway.schedule.alarms import classify
 from gateway.store import Store
+from protocols.openadr2b.opt import FleetCapability
 from protocols.openadr3.reports import ResourceSample
+
+if TYPE_CHECKING:  # the IEC 61850 package is loaded only when a deployment configures it
+    from protocols.iec61850.translate import StationReading
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +132,10 @@ class AlarmRelay:
 
 
 class FleetView:
-    """The fleet as utility adapters read it for reports: current power, ratings, state (protocols.openadr3's
-    FleetData). The registry keeps no power history, so a sample is the latest reading, marked ESTIMATED when some
-    stations of the target have not reported yet."""
+    """The fleet as utility adapters read it: the FleetData of protocols.openadr3 (samples, demand),
+    protocols.openadr2b (demand, capability) and protocols.iec61850 (readings). The registry keeps no power
+    history, so a sample is the latest reading, marked ESTIMATED when some stations of the target have not reported
+    yet."""
 
     def __init__(self, fleet: Fleet) -> None:
         self._fleet = fleet
@@ -157,3 +162,22 @@ class FleetView:
             operating_state="ERROR" if faulted else "NORMAL",
             quality="OK" if states and len(readings) == len(states) else "ESTIMATED" if readings else "MISSING",
         )
+
+    def capability(self, target: Target) -> FleetCapability:
+        """What the target's online stations can do now: discharge and setpoints need OCPP 2.1 abilities."""
+        states = self._states(target)
+        online = [s for s in states if s.connected and s.capabilities is not None]
+        caps = [s.capabilities for s in online if s.capabilities is not None]
+        return FleetCapability(
+            stations_total=len(states),
+            stations_online=len(online),
+            max_import_w=sum(c.max_charge_rate_w or c.max_w or 0.0 for c in caps),
+            can_discharge=any(c.version is OcppVersion.V21 and c.max_discharge_rate_w for c in caps),
+            can_hold_setpoint=bool(caps) and all(OperationMode.CENTRAL_SETPOINT in c.operation_modes for c in caps),
+        )
+
+    def readings(self) -> Mapping[str, StationReading]:
+        """Each station's latest active power (the registry keeps no vars, frequency or per-phase values)."""
+        from protocols.iec61850.translate import StationReading
+
+        return {s.id: StationReading(connected=s.connected, watts=s.power_w) for s in self._fleet.stations.values()}

@@ -63,8 +63,9 @@ def test_example_directive_is_the_demo_sample() -> None:
 
 
 def test_check_config_accepts_the_example_and_lists_problems(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("DERGW_API_TOKEN", "an-operator-token")
     assert main(["check-config", str(ROOT / "examples" / "gateway.toml")]) == 0
     bad = tmp_path / "bad.toml"
     bad.write_text('[ocpp]\nsecurity_profile = 7\nport = "x"\n[[stations]]\nid = "a:b"\n')

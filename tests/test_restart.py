@@ -68,7 +68,7 @@ async def _process(config: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     try:
         assert proc.stdout is not None
         async with asyncio.timeout(30):
-            while b"OCPP endpoint" not in (line := await proc.stdout.readline()):
+            while b"gateway started" not in (line := await proc.stdout.readline()):
                 assert line, "gateway process ended before it was up"
         yield proc
     finally:

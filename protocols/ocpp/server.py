@@ -76,6 +76,8 @@ class OcppServer:
         self._ssl = ssl_context
         self._server: Server | None = None
         self._stations: dict[str, StationConnection] = {}
+        #: Set when a connection's handler has reported the station gone (disconnect() waits for it).
+        self._gone: dict[StationConnection, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -107,6 +109,21 @@ class OcppServer:
             max_size=4 * s.max_message_bytes,
             server_header="dergw",
         )
+
+    def stop_accepting(self) -> None:
+        """Shutdown, first step: refuse new connections, keep the open ones so in-flight calls can finish."""
+        if self._server is not None:
+            self._server.server.close()
+
+    async def disconnect(self, station_id: str, reason: str) -> None:
+        """Close a station's connection (it left the configuration) and return once it is reported gone."""
+        conn = self._stations.get(station_id)
+        if conn is None:
+            return
+        gone = self._gone.setdefault(conn, asyncio.Event())
+        await conn.ws.close(1008, reason)  # policy violation: the station is no longer allowed
+        if self._stations.get(station_id) is conn:  # its handler has not reported it gone yet
+            await gone.wait()
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -189,6 +206,8 @@ class OcppServer:
             if self._stations.get(station_id) is conn:
                 del self._stations[station_id]
                 self._events.station_disconnected(station_id, self._clock.now())
+            if (gone := self._gone.pop(conn, None)) is not None:
+                gone.set()
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
