@@ -8,13 +8,14 @@ preference (2.1, then 2.0.1, then 1.6) that the station offers and may use.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from gateway.model import OcppVersion
 from gateway.tls import peer_common_name
@@ -74,3 +75,32 @@ def allowed_offers(directory: StationDirectory, station_id: str | None, offered:
     """The versions the station offers and may use, in the gateway's order of preference."""
     allowed = directory.versions(station_id) if station_id else PREFERENCE
     return [v for v in PREFERENCE if v in allowed and v.value in offered]
+
+
+if TYPE_CHECKING:
+    import ssl
+
+    from protocols.ocpp.server import EndpointSettings
+
+
+async def serve_stations(
+    handler: Callable[[ServerConnection], Awaitable[None]],
+    settings: EndpointSettings,
+    ssl_context: ssl.SSLContext | None,
+    process_request: Callable[[ServerConnection, Request], Awaitable[Response | None] | Response | None],
+    select_subprotocol: Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None],
+) -> Server:
+    """The station-facing WebSocket server, the same for CSMS mode and the sidecar: frames up to 4x the answered
+    limit are read (larger ones close the socket); permessage-deflate as configured (part 4: a CSMS SHALL
+    support it)."""
+    return await serve(
+        handler,
+        settings.host,
+        settings.port,
+        ssl=ssl_context,
+        process_request=process_request,
+        select_subprotocol=select_subprotocol,
+        compression="deflate" if settings.compression else None,
+        max_size=4 * settings.max_message_bytes,
+        server_header="dergw",
+    )

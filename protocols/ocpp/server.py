@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -26,7 +26,7 @@ from gateway.interfaces import Reply, ReplyKind, StationEvents
 from gateway.model import OcppVersion, StationCapabilities
 from protocols.ocpp import capabilities, handshake
 from protocols.ocpp.connection import StationConnection
-from protocols.ocpp.handshake import PREFERENCE, StationDirectory
+from protocols.ocpp.handshake import PREFERENCE, StationDirectory, serve_stations
 
 __all__ = ["PREFERENCE", "EndpointSettings", "OcppServer", "StationDirectory", "read_capabilities"]
 
@@ -97,17 +97,8 @@ class OcppServer:
         return f"{scheme}://{self.settings.host}:{self.port}{self.settings.path}"
 
     async def start(self) -> None:
-        s = self.settings
-        self._server = await serve(
-            self._handle,
-            s.host,
-            s.port,
-            ssl=self._ssl,
-            process_request=self._process_request,
-            select_subprotocol=self._select_subprotocol,
-            compression="deflate" if s.compression else None,
-            max_size=4 * s.max_message_bytes,
-            server_header="dergw",
+        self._server = await serve_stations(
+            self._handle, self.settings, self._ssl, self._process_request, self._select_subprotocol
         )
 
     def stop_accepting(self) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -31,7 +31,7 @@ from gateway.clock import Clock
 from gateway.interfaces import AuditSink, Reply, ReplyKind, StationEvents
 from gateway.model import OcppVersion
 from protocols.ocpp import handshake
-from protocols.ocpp.handshake import StationDirectory
+from protocols.ocpp.handshake import StationDirectory, serve_stations
 from protocols.ocpp.server import CLOSE_NO_SUBPROTOCOL, EndpointSettings
 from protocols.ocpp.sidecar import ids
 from protocols.ocpp.sidecar.buffer import BufferStore, OfflineBuffer
@@ -112,17 +112,8 @@ class SidecarProxy:
         return f"{'wss' if self._ssl else 'ws'}://{self.settings.host}:{self.port}{self.settings.path}"
 
     async def start(self) -> None:
-        s = self.settings
-        self._server = await serve(
-            self._handle,
-            s.host,
-            s.port,
-            ssl=self._ssl,
-            process_request=self._process_request,
-            select_subprotocol=self._select_subprotocol,
-            compression="deflate" if s.compression else None,
-            max_size=4 * s.max_message_bytes,
-            server_header="dergw",
+        self._server = await serve_stations(
+            self._handle, self.settings, self._ssl, self._process_request, self._select_subprotocol
         )
 
     async def stop(self) -> None:
