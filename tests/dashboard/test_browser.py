@@ -53,6 +53,7 @@ async def page(browser: Browser, world: World) -> AsyncIterator[Page]:
 async def test_page_shows_the_fleet_and_follows_a_directive_power_and_an_alarm(world: World, page: Page) -> None:
     await expect(page.locator("#stream")).to_have_text("live", timeout=WAIT_MS)
     assert "token" not in page.url  # taken out of the address bar once read
+    await expect(page.locator("#login")).to_be_hidden()  # the token form is gone once the stream is live
     rows = page.locator("#stations tbody tr")
     await expect(rows).to_have_count(len(MIX), timeout=WAIT_MS)
     for sid, version in MIX.items():
