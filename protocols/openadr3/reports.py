@@ -16,7 +16,7 @@ listed in `Built.skipped`), as are payload types we have no data for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -215,7 +215,7 @@ def build_intervals_report(
     version: OpenAdrVersion,
     event: Event,
     client_name: str,
-    intervals: list[tuple[int, datetime, float, Mapping[str, ResourceSample]]],
+    intervals: Sequence[tuple[int, datetime, float, Mapping[str, ResourceSample]]],
     *,
     descriptors: tuple[int, ...] | None = None,
     report_name: str | None = None,
