@@ -141,7 +141,11 @@ def energy_from(version: OcppVersion, action: str, payload: Mapping[str, Any], n
     if action == "MeterValues":
         meter = payload.get("connectorId" if version is OcppVersion.V16 else "evseId", 0)
     elif action == "TransactionEvent":
-        meter = (payload.get("evse") or {}).get("id", 0)
+        # Without `evse` (allowed after a transaction's first event) the meter is unknown: taking it for the main
+        # meter (0) would mix an EVSE register with the station's.
+        meter = (payload.get("evse") or {}).get("id")
+        if meter is None:
+            return None
     else:
         return None
     found: EnergyReading | None = None

@@ -47,8 +47,8 @@ def test_2x_unit_of_measure_multiplier_evse_and_transaction_event() -> None:
     )
     tx = {"eventType": "Updated", "evse": {"id": 1}, "meterValue": [mv]}
     assert energy_from(V201, "TransactionEvent", tx, NOW) == EnergyReading(1, NOW, import_wh=125_000.0)
-    plain = {"timestamp": "2025-06-01T12:00:00Z", "sampledValue": [sv2("Energy.Active.Import.Register", 42)]}
-    assert energy_from(V201, "TransactionEvent", {"meterValue": [plain]}, NOW) == EnergyReading(0, NOW, 42.0)
+    # without evse the meter is unknown: not taken for the main meter
+    assert energy_from(V201, "TransactionEvent", {"meterValue": [mv]}, NOW) is None
 
 
 def test_phases_other_locations_units_and_bad_values_are_ignored() -> None:
