@@ -7,10 +7,12 @@ records what matters in the store and the audit log.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.interfaces import AuditSink
 from gateway.model import Alarm, OcppVersion, StationCapabilities, Target, TargetScope
@@ -18,6 +20,61 @@ from gateway.store import Store
 
 #: Station-initiated messages worth an audit entry (the DER story); heartbeats and meter values are not.
 _AUDITED_MESSAGES = frozenset({"NotifyDERStartStop", "ReportDERControl", "NotifyReport", "ReportChargingProfiles"})
+#: Energy readings kept per meter (about 3 days at one reading a minute); the oldest go first.
+MAX_ENERGY_READINGS = 4096
+
+
+class EnergyPoint(NamedTuple):
+    at: datetime
+    import_wh: float | None
+    export_wh: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnergySpan:
+    """Imported energy over an interval from one station's registers."""
+
+    #: Energy imported in [start, end], Wh.
+    energy_wh: float
+    #: The import register at `end`, Wh (summed over the meters used).
+    meter_wh: float
+    #: False when readings do not surround both bounds (the nearest reading stands in) or a register went back.
+    covered: bool
+
+
+def _register_at(points: list[tuple[datetime, float]], at: datetime) -> tuple[float, bool]:
+    """The register at `at`: interpolated between the readings around it, else the nearest one (not covered)."""
+    i = bisect.bisect_left(points, at, key=lambda p: p[0])
+    if i < len(points) and points[i][0] == at:
+        return points[i][1], True
+    if i == 0:
+        return points[0][1], False
+    if i == len(points):
+        return points[-1][1], False
+    (t0, v0), (t1, v1) = points[i - 1], points[i]
+    return v0 + (v1 - v0) * (at - t0).total_seconds() / (t1 - t0).total_seconds(), True
+
+
+def energy_between(meters: Mapping[int, list[EnergyPoint]], start: datetime, end: datetime) -> EnergySpan | None:
+    """Import energy over [start, end] from per-meter register readings (sorted by time). The main meter (0) is
+    used when present, else the sum of the EVSE/connector meters. A register that goes back (meter reset or
+    replacement) counts only its increases and makes the result not covered. None without any import reading."""
+    used = [0] if meters.get(0) else sorted(m for m in meters if m != 0)
+    total = register = 0.0
+    covered, found = True, False
+    for meter in used:
+        points = [(p.at, p.import_wh) for p in meters[meter] if p.import_wh is not None]
+        if not points:
+            continue
+        found = True
+        first, ok_start = _register_at(points, start)
+        last, ok_end = _register_at(points, end)
+        values = [first, *(v for t, v in points if start < t < end), last]
+        steps = [b - a for a, b in itertools.pairwise(values)]
+        total += sum(step for step in steps if step > 0)
+        register += last
+        covered = covered and ok_start and ok_end and all(step >= 0 for step in steps)
+    return EnergySpan(total, register, covered) if found else None
 
 
 @dataclass
@@ -30,6 +87,8 @@ class StationState:
     capabilities_ready: asyncio.Event = field(default_factory=asyncio.Event)
     power_w: float | None = None
     power_at: datetime | None = None
+    #: Energy register readings per meter (connector/EVSE id, 0 = main meter), sorted by time.
+    energy: dict[int, list[EnergyPoint]] = field(default_factory=dict)
     last_alarm: Alarm | None = None
     last_seen: datetime | None = None
 
@@ -144,6 +203,18 @@ class Fleet:
         state = self.stations[station_id]
         state.power_w, state.power_at, state.last_seen = watts, at, at
         self._changed(station_id)
+
+    def station_energy(
+        self, station_id: str, meter: int, import_wh: float | None, export_wh: float | None, at: datetime
+    ) -> None:
+        points = self.stations[station_id].energy.setdefault(meter, [])
+        point = EnergyPoint(at, import_wh, export_wh)
+        i = bisect.bisect_right(points, at, key=lambda p: p.at)
+        if i > 0 and points[i - 1].at == at:
+            points[i - 1] = point  # a repeated reading (a retried message) replaces the first
+        else:
+            points.insert(i, point)
+        del points[:-MAX_ENERGY_READINGS]
 
     def station_alarm(self, alarm: Alarm) -> None:
         self.stations[alarm.station_id].last_alarm = alarm

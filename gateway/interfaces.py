@@ -62,6 +62,12 @@ class StationEvents(Protocol):
 
     def station_power(self, station_id: str, watts: float, at: datetime) -> None: ...
 
+    def station_energy(
+        self, station_id: str, meter: int, import_wh: float | None, export_wh: float | None, at: datetime
+    ) -> None:
+        """Energy registers (cumulative Wh) of one of the station's meters (connector/EVSE id, 0 = main meter)."""
+        ...
+
     def station_alarm(self, alarm: Alarm) -> None: ...
 
     def station_message(

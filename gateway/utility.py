@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock
 from gateway.dispatch import Dispatcher, TargetError
-from gateway.fleet import Fleet, StationState
+from gateway.fleet import Fleet, StationState, energy_between
 from gateway.interfaces import AuditSink, DirectiveEvent, Signal, UtilityAdapter
 from gateway.model import Alarm, Directive, OcppVersion, OperationMode, Target
 from gateway.schedule.alarms import classify
@@ -134,8 +134,9 @@ class AlarmRelay:
 class FleetView:
     """The fleet as utility adapters read it: the FleetData of protocols.openadr3 (samples, demand),
     protocols.openadr2b (demand, capability) and protocols.iec61850 (readings). The registry keeps no power
-    history, so a sample is the latest reading, marked ESTIMATED when some stations of the target have not reported
-    yet."""
+    history, so a sample's power is the latest reading; energy comes from the stations' import registers over
+    [start, end] (fleet.energy_between). A sample is ESTIMATED when some stations of the target have not reported
+    power, or their register readings do not cover the interval."""
 
     def __init__(self, fleet: Fleet) -> None:
         self._fleet = fleet
@@ -155,12 +156,19 @@ class FleetView:
         readings = [s.power_w for s in states if s.power_w is not None]
         faulted = any(s.last_alarm is not None and not s.last_alarm.ended for s in states)
         caps = [s.capabilities for s in states if s.capabilities is not None]
+        spans = [energy_between(s.energy, start, end) for s in states]
+        metered = [span for span in spans if span is not None]
+        energy_ok = not metered or (len(metered) == len(states) and all(span.covered for span in metered))
+        complete = bool(states) and len(readings) == len(states) and energy_ok
+        quality = "OK" if complete else "ESTIMATED" if readings or metered else "MISSING"
         return ResourceSample(
             power_w=sum(readings) if readings else None,
+            energy_wh=sum(span.energy_wh for span in metered) if metered else None,
+            meter_wh=sum(span.meter_wh for span in metered) if metered else None,
             max_charge_w=sum(c.max_charge_rate_w or 0.0 for c in caps) or None,
             max_discharge_w=sum(c.max_discharge_rate_w or 0.0 for c in caps) or None,
             operating_state="ERROR" if faulted else "NORMAL",
-            quality="OK" if states and len(readings) == len(states) else "ESTIMATED" if readings else "MISSING",
+            quality=quality,
         )
 
     def capability(self, target: Target) -> FleetCapability:

@@ -7,6 +7,7 @@ CALLRESULT it allows, and the rest get CALLERROR NotSupported (the action is kno
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,6 +104,74 @@ def _sampled_power(meter_values: Iterable[Mapping[str, Any]], version: OcppVersi
     return power
 
 
+_ENERGY_UNITS = {"Wh": 1.0, "kWh": 1000.0}
+_REGISTERS = {"Energy.Active.Import.Register": "import_wh", "Energy.Active.Export.Register": "export_wh"}
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyReading:
+    """The station's energy registers (Wh, cumulative) from one message: `meter` is the 1.6 connectorId or the 2.x
+    evseId (0 = the station's main meter), `at` the meter value's timestamp (the receive time when it has none
+    or claims a time after it)."""
+
+    meter: int
+    at: datetime
+    import_wh: float | None = None
+    export_wh: float | None = None
+
+
+def _energy_scale(unit: str | None, multiplier: int = 0) -> float | None:
+    factor = _ENERGY_UNITS.get(unit or "Wh")
+    return None if factor is None else factor * 10.0**multiplier
+
+
+def _stamp(value: Any, now: datetime) -> datetime:
+    if not isinstance(value, str):
+        return now
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return now
+    return now if at.tzinfo is None or at > now else at
+
+
+def energy_from(version: OcppVersion, action: str, payload: Mapping[str, Any], now: datetime) -> EnergyReading | None:
+    """The last meter value's import/export energy registers (phase-less, Wh) from MeterValues or TransactionEvent,
+    None when the message has none. 1.6 `unit` Wh/kWh (default Wh); 2.x `unitOfMeasure` {unit, multiplier}."""
+    if action == "MeterValues":
+        meter = payload.get("connectorId" if version is OcppVersion.V16 else "evseId", 0)
+    elif action == "TransactionEvent":
+        # Without `evse` (allowed after a transaction's first event) the meter is unknown: taking it for the main
+        # meter (0) would mix an EVSE register with the station's.
+        meter = (payload.get("evse") or {}).get("id")
+        if meter is None:
+            return None
+    else:
+        return None
+    found: EnergyReading | None = None
+    for mv in payload.get("meterValue", []):
+        registers: dict[str, float] = {}
+        for sv in mv.get("sampledValue", []):
+            field_name = _REGISTERS.get(sv.get("measurand", ""))
+            if field_name is None or sv.get("phase") or sv.get("location") in ("EV", "Body", "Cable"):
+                continue
+            if version is OcppVersion.V16:
+                scale = _energy_scale(sv.get("unit"))
+            else:
+                uom = sv.get("unitOfMeasure") or {}
+                scale = _energy_scale(uom.get("unit"), int(uom.get("multiplier", 0)))
+            try:
+                value = float(sv["value"]) * scale if scale is not None else None
+            except (TypeError, ValueError, OverflowError):
+                value = None
+            if value is not None and math.isfinite(value):
+                registers[field_name] = value
+        if registers:
+            found = EnergyReading(int(meter) if isinstance(meter, int) else 0, _stamp(mv.get("timestamp"), now),
+                                  **registers)  # fmt: skip
+    return found
+
+
 def power_from(version: OcppVersion, action: str, payload: Mapping[str, Any]) -> float | None:
     """Fleet power from MeterValues or TransactionEvent, None when the message has no power reading."""
     if action == "MeterValues":
@@ -147,4 +216,7 @@ def report(
     power = power_from(version, action, payload)
     if power is not None:
         events.station_power(station_id, power, now)
+    energy = energy_from(version, action, payload, now)
+    if energy is not None:
+        events.station_energy(station_id, energy.meter, energy.import_wh, energy.export_wh, energy.at)
     events.station_message(station_id, action, payload, message_id, now)

@@ -4,7 +4,9 @@ Start: token, VEN and resource registration, programs, optional webhook subscrip
 every `poll_interval_s` (the main path: webhooks only make changes arrive sooner). Each new or changed event is
 normalized into directives submitted to the runtime's DirectiveSink; directives an event no longer asks for, and
 all of a deleted event's, are cancelled. Payloads that cannot be used are handed to `sink.reject` (audited), never
-fatal. When a directive of an event with reportDescriptors completes, a report for its interval is posted.
+fatal. Reports follow each event's reportDescriptors (reports.report_plans: startInterval, numIntervals, frequency,
+repeat): the loop wakes, by the injected clock and sleep, when the next report is due (or for the next poll, if
+sooner), and a completed directive sends what is due at once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import aiohttp
@@ -32,9 +34,15 @@ from gateway.interfaces import (
 )
 from gateway.model import Directive, SourceProtocol, Target
 from protocols.openadr3.client import OpenAdrHttpError, VenClient
-from protocols.openadr3.normalize import NormalizeError, normalize_event, resolve_target
+from protocols.openadr3.normalize import NormalizeError, directive_prefix, normalize_event, resolve_target
 from protocols.openadr3.policy import NormalizeConfig
-from protocols.openadr3.reports import ResourceSample, build_report
+from protocols.openadr3.reports import (
+    ReportPlan,
+    ResourceSample,
+    build_intervals_report,
+    event_periods,
+    report_plans,
+)
 from protocols.openadr3.spec import OpenAdrVersion
 from protocols.openadr3.webhook import WebhookServer
 from protocols.openadr3.wire import Event, Notification, Program, WireError, parse
@@ -89,6 +97,11 @@ class _Tracked:
     digest: str
     event: Event | None
     directives: dict[str, Directive] = field(default_factory=dict)
+    #: When this adapter first saw the event: the start of intervals without one; reports due earlier are not sent.
+    first_seen: datetime | None = None
+    plans: list[ReportPlan] = field(default_factory=list)
+    #: Keys of the plans already sent (or failed: reports are not retried).
+    done: set[str] = field(default_factory=set)
 
 
 def _canonical(obj: Any) -> bytes:
@@ -118,6 +131,7 @@ class OpenAdr3Adapter:
         #: Reports posted (bodies) and report failures, for health and tests.
         self.reports_sent: list[dict[str, Any]] = []
         self.report_errors: list[str] = []
+        self._wake = asyncio.Event()
 
     @property
     def client(self) -> VenClient:
@@ -172,14 +186,44 @@ class OpenAdr3Adapter:
     def health(self) -> LinkHealth:
         return self._health
 
+    def next_report_due(self) -> datetime | None:
+        """When the earliest report not yet sent is due (None: none is scheduled)."""
+        dues = [
+            p.due
+            for t in self._events.values()
+            for p in t.plans
+            if p.due is not None and p.key not in t.done and (t.first_seen is None or p.due >= t.first_seen)
+        ]
+        return min(dues, default=None)
+
     async def _loop(self) -> None:
+        """Sleep (injected) until the next poll or the next due report, whichever is sooner; a schedule change (a
+        webhook notification) cuts the sleep short so the wait is worked out again."""
+        poll_at = self._clock.now() + timedelta(seconds=self.config.poll_interval_s)
         while True:
-            await self._sleep(self.config.poll_interval_s)
+            self._wake.clear()
+            now = self._clock.now()
+            poll_wait = max(0.0, (poll_at - now).total_seconds())
+            due = self.next_report_due()
+            report_wait = None if due is None else max(0.0, (due - now).total_seconds())
+            for_poll = report_wait is None or poll_wait <= report_wait
+            sleeper = asyncio.ensure_future(self._sleep(poll_wait if for_poll or report_wait is None else report_wait))
+            waker = asyncio.ensure_future(self._wake.wait())
             try:
-                await self.poll_once()
-            except (aiohttp.ClientError, OpenAdrHttpError, WireError, TimeoutError) as exc:
-                self._health = LinkHealth(ok=False, last_seen=self._health.last_seen, detail=str(exc))
-                log.warning("openadr3: poll failed: %s", exc)
+                done, _ = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sleeper, waker):
+                    task.cancel()
+            if sleeper not in done:
+                continue
+            if for_poll:
+                poll_at = self._clock.now() + timedelta(seconds=self.config.poll_interval_s)
+                try:
+                    await self.poll_once()
+                except (aiohttp.ClientError, OpenAdrHttpError, WireError, TimeoutError) as exc:
+                    self._health = LinkHealth(ok=False, last_seen=self._health.last_seen, detail=str(exc))
+                    log.warning("openadr3: poll failed: %s", exc)
+            await self.send_due_reports()
 
     async def _load_programs(self) -> None:
         programs: dict[str, Program] = {}
@@ -261,7 +305,13 @@ class OpenAdr3Adapter:
         )
         previous = tracked.directives if tracked else {}
         current = {d.id: d for d in result.directives}
-        self._events[event.id] = _Tracked(digest, event, current)
+        first_seen = tracked.first_seen if tracked and tracked.first_seen else now
+        plans, cannot = report_plans(event, event_periods(event, first_seen))
+        for why in cannot:
+            self.report_errors.append(f"event {event.id}: {why}")
+        done = tracked.done if tracked else set()
+        self._events[event.id] = _Tracked(digest, event, current, first_seen, plans, done)
+        self._wake.set()
         for directive in result.directives:
             self._owner[directive.id] = event.id
             await self._sink.submit(directive, signal)
@@ -298,35 +348,63 @@ class OpenAdr3Adapter:
             self._health = LinkHealth(ok=True, last_seen=self._clock.now())
 
     async def directive_event(self, event: DirectiveEvent) -> None:
-        """A completed directive of an event that asked for reports gets a report over its interval."""
+        """A completed directive sends the reports due by then, and those over intervals without an end that it
+        closes (an event `until cancelled` cannot announce when they are due)."""
         if event.kind is not DirectiveEventKind.COMPLETED:
             return
         event_id = self._owner.get(event.directive_id)
         tracked = self._events.get(event_id) if event_id else None
-        if tracked is None or tracked.event is None or not tracked.event.report_descriptors:
-            return
-        directive = tracked.directives.get(event.directive_id)
-        if directive is None:
-            return
-        start = directive.start or event.at
-        samples = {name: self._fleet.sample(target, start, event.at) for name, target in self.config.resources.items()}
-        built = build_report(
+        if tracked is not None and tracked.event is not None and event.directive_id in tracked.directives:
+            position = event.directive_id.removeprefix(directive_prefix(tracked.event.id)).split(".")[0]
+            for plan in tracked.plans:
+                if plan.due is None and plan.key not in tracked.done and str(plan.periods[-1].position) == position:
+                    await self._send_report(tracked, plan, event.at)
+        await self.send_due_reports()
+
+    async def send_due_reports(self) -> int:
+        """Post every report due by the clock (not those due before the event was first seen: a restarted VEN
+        would repeat them); returns how many were attempted."""
+        now = self._clock.now()
+        sent = 0
+        for tracked in list(self._events.values()):
+            for plan in tracked.plans:
+                if plan.due is None or plan.due > now or plan.key in tracked.done:
+                    continue
+                if tracked.first_seen is not None and plan.due < tracked.first_seen:
+                    continue
+                await self._send_report(tracked, plan, plan.due)
+                sent += 1
+        return sent
+
+    async def _send_report(self, tracked: _Tracked, plan: ReportPlan, end: datetime) -> None:
+        assert tracked.event is not None
+        tracked.done.add(plan.key)
+        event = tracked.event
+        rows = []
+        for period in plan.periods:
+            until = period.end or end
+            samples = {name: self._fleet.sample(t, period.start, until) for name, t in self.config.resources.items()}
+            rows.append((period.id, period.start, (until - period.start).total_seconds(), samples))
+        last = f"{directive_prefix(event.id)}{plan.periods[-1].position}."
+        directive_id = next((d for d in sorted(tracked.directives) if d.startswith(last)), None)
+        built = build_intervals_report(
             self.config.version,
-            tracked.event,
+            event,
             self.config.ven_name,
-            samples,
-            start,
-            (event.at - start).total_seconds(),
-            report_name=event.directive_id,
+            rows,
+            descriptors=plan.descriptors,
+            report_name=f"{event.id}.{plan.periods[0].id}-{plan.periods[-1].id}",
         )
         self.report_errors.extend(built.skipped)
+        if not built.body["resources"]:
+            return
         try:
             await self.client.create_report(built.body)
             self.reports_sent.append(built.body)
             if self._sink is not None:
-                self._sink.sent_upstream("report", {"report": built.body}, directive_id=event.directive_id)
+                self._sink.sent_upstream("report", {"report": built.body}, directive_id=directive_id)
         except (aiohttp.ClientError, OpenAdrHttpError, WireError, TimeoutError) as exc:
-            self.report_errors.append(f"report for {event.directive_id}: {exc}")
+            self.report_errors.append(f"report {plan.key} of event {event.id}: {exc}")
 
     async def alarm(self, report: AlarmReport) -> None:
         """OpenADR 3 has no alarm message; station faults reach the VTN as OPERATING_STATE in reports."""

@@ -23,7 +23,7 @@ async def test_event_reaches_the_stations_and_the_fleet_reports_back(vtn: Vtn, t
     clock = SimClock(T0)  # the VTN's clock starts at T0 too; gateway, adapter and stations share this one
     program = await make_program(vtn)
     body = event_body(vtn, program["id"], LIMIT, payloadDescriptors=KW,
-                      reportDescriptors=[{"payloadType": "USAGE"}, {"payloadType": "DEMAND"}])  # fmt: skip
+                      reportDescriptors=[{"payloadType": p} for p in ("USAGE", "DEMAND", "DATA_QUALITY")])  # fmt: skip
     body["intervalPeriod"] = {"start": "2025-06-01T12:00:00Z", "duration": "PT1H"}  # starts at T0
     await vtn.create("events", body)
     ticker = Ticker()
@@ -54,12 +54,14 @@ async def test_event_reaches_the_stations_and_the_fleet_reports_back(vtn: Vtn, t
         await asyncio.gather(*(s.send_meter_values() for s in sims.values()))
         assert gw.fleet.stations["EV-1"].power_w == 7000
         clock.advance(3600)
+        # The energy registers at the end of the hour: 7 kWh each since the readings at T0.
+        await asyncio.gather(*(s.send_meter_values() for s in sims.values()))
         await gw.dispatcher.tick()  # the event's interval is over: completed -> report
         [report] = vtn.reports
         [resource] = report["resources"]
         assert resource["resourceName"] == "site-a"
         payloads = {p["type"]: p["values"] for p in resource["intervals"][0]["payloads"]}
-        assert payloads == {"DEMAND": [14.0]}  # kW; USAGE needs metered energy, which the fleet does not keep yet
+        assert payloads == {"USAGE": [14.0], "DEMAND": [14.0], "DATA_QUALITY": ["OK"]}  # kWh, kW
         sent = gw.audit.query(kind="upstream.sent")
         assert [(e.data["what"], e.directive_id) for e in sent] == [("report", record.directive.id)]
     finally:
