@@ -1,5 +1,6 @@
 """The IEEE 2030.5 utility adapter: discovers our EndDevices, polls their DER programs, hands directives to the
-runtime and reports back (Responses, LogEvents).
+runtime and reports back (Responses, LogEvents, and with fleet data DER status/capability/settings/availability and
+the site power as a MirrorMeterReading).
 
 Everything that can fail on the wire fails one poll: it is logged with a precise message, rejected into the audit
 where a document was involved, retried with backoff, and nothing already handed to the runtime is withdrawn.
