@@ -4,11 +4,17 @@ receives over the link, and retry of failed deliveries through the outbox."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 
 from gateway.certs import DevPki
-from gateway.model import Target
+from gateway.fleet import Fleet
+from gateway.interfaces import AuditSink
+from gateway.model import Alarm, OcppVersion, StationCapabilities, Target, TargetScope
+from gateway.store import Store
+from gateway.utility import FleetView
 from protocols.ieee2030_5 import decode, encode, fleet, wire
 from protocols.ieee2030_5.fleet import FleetRatings, FleetState
 from tests.ieee2030_5.conftest import SITE_LFDI, make_link, scenario
@@ -158,3 +164,31 @@ async def test_without_fleet_data_nothing_is_reported(pki: DevPki) -> None:
     finally:
         await made.adapter.stop()
         await made.server.stop()
+
+
+class _NoStore:
+    def stations(self) -> list[object]:
+        return []
+
+
+def test_fleet_view_sums_ratings_and_state_per_target() -> None:
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    registry = Fleet(
+        [("A", ["site1"]), ("B", ["site1"]), ("C", ["site2"])], cast(Store, _NoStore()), cast(AuditSink, None)
+    )
+    a, b, c = (registry.stations[s] for s in "ABC")
+    a.capabilities = StationCapabilities(
+        version=OcppVersion.V21, max_w=11_000, max_discharge_rate_w=7_000, max_var=3_000
+    )
+    b.capabilities = StationCapabilities(version=OcppVersion.V16, max_charge_rate_w=22_000)
+    c.capabilities = StationCapabilities(version=OcppVersion.V16, max_w=50_000)
+    a.connected, a.power_w = True, -2_000.0
+    b.connected, b.power_w = False, 9_000.0  # offline: its last reading is not site power now
+    b.last_alarm = Alarm(station_id="B", control="FreqDroop", at=at)
+    view = FleetView(registry)
+    site1 = Target(scope=TargetScope.GROUP, ids=["site1"])
+    assert view.ratings(site1) == FleetRatings(max_w=33_000, max_charge_w=33_000, max_discharge_w=7_000, max_var=3_000)
+    assert view.der_state(site1) == FleetState(
+        stations=2, online=1, faulted=1, power_w=-2_000.0, available_w=11_000, available_var=3_000
+    )
+    assert view.der_state(Target(scope=TargetScope.GROUP, ids=["nowhere"])) == FleetState()
