@@ -224,27 +224,27 @@ class _Utilities:
 
     def adapters(self) -> list[UtilityAdapter | AdapterFactory]:
         assert self._pki is not None
-        ieee = Ieee20305Adapter(
-            Ieee20305Config(
-                server=f"https://127.0.0.1:{self._port}",
-                ca=self._pki.ca.cert,
-                cert=self._pki.gateway_client.cert,
-                key=self._pki.gateway_client.key,
-                devices=(
-                    EndDeviceBinding(
-                        name="demo-site",
-                        lfdi=_SITE_LFDI,
-                        sfdi=_SITE_SFDI,
-                        target=Target(scope=TargetScope.FLEET),
-                        stations=tuple(self._ids),
-                        pin=_SITE_PIN,
-                    ),
+        sep_config = Ieee20305Config(
+            server=f"https://127.0.0.1:{self._port}",
+            ca=self._pki.ca.cert,
+            cert=self._pki.gateway_client.cert,
+            key=self._pki.gateway_client.key,
+            devices=(
+                EndDeviceBinding(
+                    name="demo-site",
+                    lfdi=_SITE_LFDI,
+                    sfdi=_SITE_SFDI,
+                    target=Target(scope=TargetScope.FLEET),
+                    stations=tuple(self._ids),
+                    pin=_SITE_PIN,
                 ),
-                default_poll_s=2,
             ),
-            clock=self._clock,
+            default_poll_s=2,
         )
         vtn_url, clock = self.vtn.url, self._clock
+
+        def ieee(view: FleetView) -> UtilityAdapter:
+            return Ieee20305Adapter(sep_config, clock=clock, fleet=view)
 
         def openadr(view: FleetView) -> UtilityAdapter:
             config = OpenAdr3Config(

@@ -17,6 +17,7 @@ from gateway.interfaces import AuditSink, DirectiveEvent, Signal, UtilityAdapter
 from gateway.model import Alarm, Directive, OcppVersion, OperationMode, Target
 from gateway.schedule.alarms import classify
 from gateway.store import Store
+from protocols.ieee2030_5.fleet import FleetRatings, FleetState
 from protocols.openadr2b.opt import FleetCapability
 from protocols.openadr3.reports import ResourceSample
 
@@ -133,10 +134,10 @@ class AlarmRelay:
 
 class FleetView:
     """The fleet as utility adapters read it: the FleetData of protocols.openadr3 (samples, demand),
-    protocols.openadr2b (demand, capability) and protocols.iec61850 (readings). The registry keeps no power
-    history, so a sample's power is the latest reading; energy comes from the stations' import registers over
-    [start, end] (fleet.energy_between). A sample is ESTIMATED when some stations of the target have not reported
-    power, or their register readings do not cover the interval."""
+    protocols.openadr2b (demand, capability), protocols.ieee2030_5 (ratings, DER state) and protocols.iec61850
+    (readings). The registry keeps no power history, so a sample's power is the latest reading; energy comes from
+    the stations' import registers over [start, end] (fleet.energy_between). A sample is ESTIMATED when some
+    stations of the target have not reported power, or their register readings do not cover the interval."""
 
     def __init__(self, fleet: Fleet) -> None:
         self._fleet = fleet
@@ -182,6 +183,30 @@ class FleetView:
             max_import_w=sum(c.max_charge_rate_w or c.max_w or 0.0 for c in caps),
             can_discharge=any(c.version is OcppVersion.V21 and c.max_discharge_rate_w for c in caps),
             can_hold_setpoint=bool(caps) and all(OperationMode.CENTRAL_SETPOINT in c.operation_modes for c in caps),
+        )
+
+    def ratings(self, target: Target) -> FleetRatings:
+        """Nameplate sums of the target's stations that reported capabilities (max_w falls back to max charge)."""
+        caps = [s.capabilities for s in self._states(target) if s.capabilities is not None]
+        return FleetRatings(
+            max_w=sum(c.max_w or c.max_charge_rate_w or 0.0 for c in caps),
+            max_charge_w=sum(c.max_charge_rate_w or c.max_w or 0.0 for c in caps),
+            max_discharge_w=sum(c.max_discharge_rate_w or 0.0 for c in caps),
+            max_var=sum(c.max_var or 0.0 for c in caps),
+        )
+
+    def der_state(self, target: Target) -> FleetState:
+        """Online and faulted counts, site power (connected stations) and the ratings of the online stations."""
+        states = self._states(target)
+        online = [s for s in states if s.connected]
+        caps = [s.capabilities for s in online if s.capabilities is not None]
+        return FleetState(
+            stations=len(states),
+            online=len(online),
+            faulted=sum(1 for s in states if s.last_alarm is not None and not s.last_alarm.ended),
+            power_w=self.demand_w(target),
+            available_w=sum(c.max_w or c.max_charge_rate_w or 0.0 for c in caps),
+            available_var=sum(c.max_var or 0.0 for c in caps),
         )
 
     def readings(self) -> Mapping[str, StationReading]:

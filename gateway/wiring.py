@@ -55,7 +55,7 @@ def configured_adapters(config: GatewayConfig, clock: Clock) -> list[AdapterFact
         from protocols.ieee2030_5.adapter import Ieee20305Adapter
 
         sep_config = ieee2030_5_config(sep)
-        factories.append(lambda view: Ieee20305Adapter(sep_config, clock=clock))
+        factories.append(lambda view: Ieee20305Adapter(sep_config, clock=clock, fleet=view))
     if (oa3 := config.openadr3) is not None:
         from protocols.openadr3.adapter import OpenAdr3Adapter
 

@@ -1,5 +1,6 @@
 """The IEEE 2030.5 utility adapter: discovers our EndDevices, polls their DER programs, hands directives to the
-runtime and reports back (Responses, LogEvents).
+runtime and reports back (Responses, LogEvents, and with fleet data DER status/capability/settings/availability and
+the site power as a MirrorMeterReading).
 
 Everything that can fail on the wire fails one poll: it is logged with a precise message, rejected into the audit
 where a document was involved, retried with backoff, and nothing already handed to the runtime is withdrawn.
@@ -27,10 +28,11 @@ from gateway.interfaces import (
 )
 from gateway.model import OutcomeStatus, SourceProtocol
 from gateway.tls import client_context
-from protocols.ieee2030_5 import decode, encode, safexml, wire
+from protocols.ieee2030_5 import decode, encode, fleet, safexml, wire
 from protocols.ieee2030_5.client import Client
 from protocols.ieee2030_5.config import CIPHERS, EndDeviceBinding, Ieee20305Config
 from protocols.ieee2030_5.errors import InputError, TransportError
+from protocols.ieee2030_5.fleet import FleetData, FleetRatings
 from protocols.ieee2030_5.normalize import (
     EventAction,
     NormalizationError,
@@ -112,11 +114,19 @@ class Ieee20305Adapter:
     protocol = SourceProtocol.IEEE2030_5
 
     def __init__(
-        self, config: Ieee20305Config, *, clock: Clock, autorun: bool = True, client: Client | None = None
+        self,
+        config: Ieee20305Config,
+        *,
+        clock: Clock,
+        autorun: bool = True,
+        client: Client | None = None,
+        fleet: FleetData | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.autorun = autorun
+        #: Where DER status, capability, settings, availability and site power come from (None: nothing reported).
+        self.fleet = fleet
         self.client = client or Client(
             config.server,
             client_context(config.ca, cert=config.cert, key=config.key, tls12_only=True, ciphers=CIPHERS),
@@ -127,7 +137,16 @@ class Ieee20305Adapter:
         self.clock_offset_s = 0.0
         self.devices: dict[str, _Device] = {}
         self._known: dict[str, _Known] = {}
-        self._outbox: list[tuple[str, bytes]] = []
+        #: (method, href, document) waiting to be sent, in order.
+        self._outbox: list[tuple[str, str, bytes]] = []
+        #: Last DERCapability / DERSettings queued per href (PUT again only when it changes).
+        self._put_last: dict[str, bytes] = {}
+        #: MirrorUsagePoint location per binding name, once the server created it.
+        self._mups: dict[str, str] = {}
+        #: setGradW of the DefaultDERControl last read, per binding name (reported in DERSettings).
+        self._grad: dict[str, int | None] = {}
+        #: Ratings last reported per binding name and when they changed (DERSettings updatedTime).
+        self._ratings: dict[str, tuple[FleetRatings, int]] = {}
         self._sink: DirectiveSink | None = None
         self._task: asyncio.Task[None] | None = None
         self._dcap: wire.DeviceCapability | None = None
@@ -151,7 +170,8 @@ class Ieee20305Adapter:
         await self.client.close()
 
     def health(self) -> LinkHealth:
-        failing = any(self.plan.failures(k) for k in ("dcap", "time", *(f"programs:{n}" for n in self.devices)))
+        keys = ("dcap", "time", *(f"{kind}:{n}" for n in self.devices for kind in ("programs", "der")))
+        failing = any(self.plan.failures(k) for k in keys)
         ok = self._last_ok is not None and not failing
         return LinkHealth(ok=ok, last_seen=self._last_ok, detail="" if ok else self._last_error)
 
@@ -196,7 +216,7 @@ class Ieee20305Adapter:
                     details=f"{alarm.station_id}:{alarm.grid_event_fault or alarm.control}"[:32],
                     extended_data=alarm.evse_id,
                 )
-                self._outbox.append((device.end_device.log_events.href, encode.log_event(event)))
+                self._outbox.append(("POST", device.end_device.log_events.href, encode.log_event(event)))
         await self._flush()
 
     # -- scheduling --------------------------------------------------------------------------------------------------
@@ -234,6 +254,8 @@ class Ieee20305Adapter:
             return await self._discover()
         if key == "time":
             return await self._read_time()
+        if key.startswith("der:"):
+            return await self._report_der(self.devices[key.removeprefix("der:")])
         return await self._read_programs(self.devices[key.removeprefix("programs:")])
 
     # -- reading -----------------------------------------------------------------------------------------------------
@@ -315,6 +337,8 @@ class Ieee20305Adapter:
             programs = await self._program_lists(found, binding, dcap)
             self.devices[binding.name] = _Device(binding, found, programs)
             self.plan.add(f"programs:{binding.name}", self.clock.now(), self.config.default_poll_s)
+            if self.fleet is not None and (found.der_list is not None or dcap.mirror_usage_points is not None):
+                self.plan.add(f"der:{binding.name}", self.clock.now(), self.config.default_poll_s)
         return dcap.poll_rate
 
     async def _register(self, edev_list: str, binding: EndDeviceBinding) -> wire.EndDevice:
@@ -410,6 +434,7 @@ class Ieee20305Adapter:
         assert self._sink is not None
         did = directive_id(binding, default.mrid)
         seen.add(did)
+        self._grad[binding.name] = default.set_grad_w
         fingerprint = encode.default_der_control(default) + program.mrid.encode() + bytes([program.primacy])
         known = self._known.get(did)
         if known is not None and known.fingerprint == fingerprint:
@@ -495,21 +520,85 @@ class Ieee20305Adapter:
                 created_date_time=self._server_now(self.clock.now()),
             )
         )
-        self._outbox.append((known.reply_to, body))
+        self._outbox.append(("POST", known.reply_to, body))
+
+    def _put(self, href: str, body: bytes) -> None:
+        """Queue a PUT; one still waiting for the same resource is replaced (the latest state is what counts)."""
+        self._outbox = [o for o in self._outbox if not (o[0] == "PUT" and o[1] == href)]
+        self._outbox.append(("PUT", href, body))
+
+    def _put_changed(self, href: str, body: bytes) -> None:
+        if self._put_last.get(href) != body:
+            self._put_last[href] = body
+            self._put(href, body)
+
+    async def _report_der(self, device: _Device) -> float | None:
+        """PUT the DER documents built from fleet data and POST the site power reading. Capability and settings
+        go when they change; status, availability and the reading every time. The cadence is the EndDevice's
+        postRate, else the DERList's pollRate, else `default_poll_s`."""
+        assert self.fleet is not None
+        binding, end_device = device.binding, device.end_device
+        now = self._server_now(self.clock.now())
+        ratings, state = self.fleet.ratings(binding.target), self.fleet.der_state(binding.target)
+        cadence: int | None = end_device.post_rate
+        if end_device.der_list is not None:
+            ders, rate = await self._read_list(end_device.der_list.href, "DERList", "DER", decode.der)
+            cadence = cadence or rate
+            if len(ders) > 1:
+                log.warning("EndDevice %s lists %d DERs: the first stands for its stations", binding.name, len(ders))
+            if ders:
+                der = ders[0][0]
+                previous = self._ratings.get(binding.name)
+                if previous is None or previous[0] != ratings:
+                    self._ratings[binding.name] = (ratings, now)
+                updated = self._ratings[binding.name][1]
+                if der.capability is not None:
+                    self._put_changed(der.capability.href, encode.der_capability(fleet.capability(ratings)))
+                if der.settings is not None:
+                    settings = fleet.settings(ratings, updated=updated, set_grad_w=self._grad.get(binding.name))
+                    self._put_changed(der.settings.href, encode.der_settings(settings))
+                if der.status is not None:
+                    self._put(der.status.href, encode.der_status(fleet.status(state, at=now)))
+                if der.availability is not None:
+                    self._put(der.availability.href, encode.der_availability(fleet.availability(state, at=now)))
+        mups = self._dcap.mirror_usage_points if self._dcap is not None else None
+        if mups is not None:
+            location = self._mups.get(binding.name)
+            if location is None:
+                location = await self._register_mup(mups.href, binding, cadence)
+            if state.power_w is not None:
+                reading = fleet.site_reading(binding.lfdi, state.power_w, at=now)
+                self._outbox.append(("POST", location, encode.mirror_meter_reading(reading)))
+        return cadence
+
+    async def _register_mup(self, href: str, binding: EndDeviceBinding, post_rate: int | None) -> str:
+        body = encode.mirror_usage_point(fleet.usage_point(binding.lfdi, post_rate=post_rate))
+        location = await self.client.post(href, body)
+        if location is None:
+            raise InputError("mup.location", f"MirrorUsagePoint of {binding.name} created without a Location")
+        log.info("2030.5 MirrorUsagePoint of %s at %s", binding.name, location)
+        self._mups[binding.name] = location
+        if self._sink is not None:
+            self._sink.sent_upstream("MirrorUsagePoint", {"href": href, "document": body.decode("utf-8")})
+        return location
 
     async def _flush(self) -> None:
-        """POST waiting reports in order; stop at the first failure and keep the rest for the next run."""
+        """Send waiting reports in order; stop at the first failure and keep the rest for the next run."""
         while self._outbox:
-            href, body = self._outbox[0]
+            method, href, body = self._outbox[0]
             try:
-                await self.client.post(href, body)
+                if method == "PUT":
+                    await self.client.put(href, body)
+                else:
+                    await self.client.post(href, body)
             except TransportError as exc:
                 self._last_error = f"report to {href}: {exc}"
-                log.error("2030.5 report to %s failed (%s); kept for the next poll", href, exc)
+                log.error("2030.5 %s to %s failed (%s); kept for the next poll", method, href, exc)
                 return
             self._outbox.pop(0)
             if self._sink is not None:
-                self._sink.sent_upstream(_root_name(body), {"href": href, "document": body.decode("utf-8")})
+                data = {"href": href, "method": method, "document": body.decode("utf-8")}
+                self._sink.sent_upstream(_root_name(body), data)
 
     def pending_reports(self) -> int:
         return len(self._outbox)

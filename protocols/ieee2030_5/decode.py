@@ -26,6 +26,7 @@ _RANGES: dict[str, tuple[int, int]] = {
     "Int8": (-128, 127),
     "Int16": (-32768, 32767),
     "Int32": (-(2**31), 2**31 - 1),
+    "Int48": (-(2**47), 2**47 - 1),
     "Int64": (-(2**63), 2**63 - 1),
 }
 _HEX = re.compile(r"^[0-9A-Fa-f]*$")
@@ -160,6 +161,11 @@ def _power(r: Reader | None) -> wire.Power | None:
     if r is None:
         return None
     return wire.Power(r.need_int("value", "Int16"), r.need_int("multiplier", "Int8"))
+
+
+def _need_power(r: Reader, name: str) -> wire.Power:
+    found = r.need(name)
+    return wire.Power(found.need_int("value", "Int16"), found.need_int("multiplier", "Int8"))
 
 
 def _pf(r: Reader | None) -> wire.PowerFactorWithExcitation | None:
@@ -328,6 +334,84 @@ def end_device(r: Reader) -> wire.EndDevice:
         registration=r.link("RegistrationLink"),
         subscriptions=r.list_link("SubscriptionListLink"),
         device_category=r.hex("deviceCategory", 4),
+    )
+
+
+def der(r: Reader) -> wire.DER:
+    return wire.DER(
+        href=r.attr("href"),
+        availability=r.link("DERAvailabilityLink"),
+        capability=r.link("DERCapabilityLink"),
+        settings=r.link("DERSettingsLink"),
+        status=r.link("DERStatusLink"),
+    )
+
+
+def der_capability(r: Reader) -> wire.DERCapability:
+    return wire.DERCapability(
+        modes_supported=int(r.hex("modesSupported", 4) or "0", 16),
+        rtg_max_w=_need_power(r, "rtgMaxW"),
+        der_type=r.need_int("type", "UInt8"),
+        doe_modes_supported=int(r.text("doeModesSupported", CSIPAUS_NS) or "0", 16),
+        rtg_max_charge_rate_w=_power(r.child("rtgMaxChargeRateW")),
+        rtg_max_discharge_rate_w=_power(r.child("rtgMaxDischargeRateW")),
+        rtg_max_var=_power(r.child("rtgMaxVar")),
+    )
+
+
+def _status_value(r: Reader, name: str, hex_bytes: int = 0) -> int | None:
+    s = r.child(name)
+    if s is None:
+        return None
+    if hex_bytes:
+        return int(s.hex("value", hex_bytes) or "0", 16)
+    return s.need_int("value", "UInt8")
+
+
+def der_status(r: Reader) -> wire.DERStatus:
+    alarm = r.hex("alarmStatus", 4)
+    return wire.DERStatus(
+        reading_time=r.need_int("readingTime", "Int64"),
+        gen_connect_status=_status_value(r, "genConnectStatus", 1),
+        inverter_status=_status_value(r, "inverterStatus"),
+        operational_mode_status=_status_value(r, "operationalModeStatus"),
+        state_of_charge=_status_value(r, "stateOfChargeStatus"),
+        alarm_status=int(alarm, 16) if alarm is not None else None,
+    )
+
+
+def mirror_meter_reading(r: Reader) -> wire.MirrorMeterReading:
+    reading = r.child("Reading")
+    period = reading.child("timePeriod") if reading is not None else None
+    rt = r.child("ReadingType")
+    return wire.MirrorMeterReading(
+        mrid=r.mrid(),
+        reading_type=None
+        if rt is None
+        else wire.ReadingType(
+            kind=rt.integer("kind", "UInt8") or 0,
+            uom=rt.integer("uom", "UInt8") or 0,
+            power_of_ten_multiplier=rt.integer("powerOfTenMultiplier", "Int8") or 0,
+            flow_direction=rt.integer("flowDirection", "UInt8") or 0,
+        ),
+        description=r.string("description", 32),
+        value=reading.integer("value", "Int48") if reading is not None else None,
+        time_start=period.integer("start", "Int64") if period is not None else None,
+        time_duration=period.integer("duration", "UInt32") if period is not None else None,
+    )
+
+
+def mirror_usage_point(r: Reader) -> wire.MirrorUsagePoint:
+    return wire.MirrorUsagePoint(
+        mrid=r.mrid(),
+        device_lfdi=r.hex("deviceLFDI", 20, exact=True) or "",
+        role_flags=int(r.hex("roleFlags", 2) or "0", 16),
+        service_category_kind=r.need_int("serviceCategoryKind", "UInt8"),
+        status=r.need_int("status", "UInt8"),
+        description=r.string("description", 32),
+        readings=tuple(mirror_meter_reading(m) for m in r.children("MirrorMeterReading")),
+        post_rate=r.integer("postRate", "UInt32"),
+        href=r.attr("href"),
     )
 
 

@@ -200,6 +200,14 @@ def _end_device(w: Writer, e: wire.EndDevice) -> None:
     w.list_link("SubscriptionListLink", e.subscriptions)
 
 
+def _der(w: Writer, d: wire.DER) -> None:
+    w.attrs(href=d.href)
+    w.link("DERAvailabilityLink", d.availability)
+    w.link("DERCapabilityLink", d.capability)
+    w.link("DERSettingsLink", d.settings)
+    w.link("DERStatusLink", d.status)
+
+
 def document(name: str, fill: Callable[[Writer, T], None], item: T) -> bytes:
     w = _root(name)
     fill(w, item)
@@ -275,6 +283,14 @@ def der_curve_list(p: wire.Page[wire.DERCurve]) -> bytes:
 
 def der_program_list(p: wire.Page[wire.DERProgram]) -> bytes:
     return page("DERProgramList", "DERProgram", _program, p)
+
+
+def der(d: wire.DER) -> bytes:
+    return document("DER", _der, d)
+
+
+def der_list(p: wire.Page[wire.DER]) -> bytes:
+    return page("DERList", "DER", _der, p)
 
 
 def end_device_list(p: wire.Page[wire.EndDevice]) -> bytes:
@@ -392,8 +408,8 @@ def mirror_meter_reading(m: wire.MirrorMeterReading) -> bytes:
     return document("MirrorMeterReading", _mirror_meter_reading, m)
 
 
-def mirror_usage_point(m: wire.MirrorUsagePoint) -> bytes:
-    w = _root("MirrorUsagePoint").attrs(href=m.href)
+def _mirror_usage_point(w: Writer, m: wire.MirrorUsagePoint) -> None:
+    w.attrs(href=m.href)
     _identified(w, m.mrid, m.description, None)
     w.hex("roleFlags", m.role_flags, 4)
     w.value("serviceCategoryKind", m.service_category_kind)
@@ -402,4 +418,11 @@ def mirror_usage_point(m: wire.MirrorUsagePoint) -> bytes:
     for reading in m.readings:
         _mirror_meter_reading(w.sub("MirrorMeterReading"), reading)
     w.value("postRate", m.post_rate)
-    return serialize(w.element)
+
+
+def mirror_usage_point(m: wire.MirrorUsagePoint) -> bytes:
+    return document("MirrorUsagePoint", _mirror_usage_point, m)
+
+
+def mirror_usage_point_list(p: wire.Page[wire.MirrorUsagePoint]) -> bytes:
+    return page("MirrorUsagePointList", "MirrorUsagePoint", _mirror_usage_point, p)

@@ -258,6 +258,17 @@ class EndDevice:
 
 
 @dataclass(frozen=True, slots=True)
+class DER:
+    """One DER of an EndDevice's DERList: where its status, capability, settings and availability go."""
+
+    href: str | None = None
+    availability: Link | None = None
+    capability: Link | None = None
+    settings: Link | None = None
+    status: Link | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceCapability:
     href: str | None = None
     poll_rate: int | None = None

@@ -14,6 +14,8 @@ import pytest
 
 from gateway.certs import DevPki
 from gateway.runtime import Gateway
+from gateway.utility import FleetView
+from protocols.ieee2030_5 import fleet
 from protocols.ieee2030_5.adapter import Ieee20305Adapter
 from protocols.ieee2030_5.config import Ieee20305Config
 from protocols.ieee2030_5.server import Counterpart
@@ -58,10 +60,16 @@ async def world(pki: DevPki, tmp_path: Path) -> AsyncIterator[World]:
         key=pki.gateway_client.key,
         devices=(binding(pin=111115),),
     )
-    adapter = Ieee20305Adapter(config, clock=clock, autorun=False)
+    made: list[Ieee20305Adapter] = []
+
+    def make(view: FleetView) -> Ieee20305Adapter:  # the runtime hands the adapter its fleet data
+        made.append(Ieee20305Adapter(config, clock=clock, autorun=False, fleet=view))
+        return made[0]
+
     gateway = Gateway.build(
-        make_config(tmp_path, station_configs(STATIONS, groups=["site1"])), clock=clock, adapters=[adapter]
+        make_config(tmp_path, station_configs(STATIONS, groups=["site1"])), clock=clock, adapters=[make]
     )
+    [adapter] = made
     await gateway.start()
     sims = {
         sid: SimStation(gateway.ocpp.url, sid, password=PASSWORD, meter_interval=3600, clock=clock) for sid in STATIONS
@@ -133,3 +141,41 @@ async def test_cancel_and_supersede_behave_as_2030_5_says(world: World) -> None:
     assert [r.status for r in world.server.responses() if r.subject in (first, second)].count(
         ResponseStatus.STARTED
     ) == 0
+
+
+async def test_metered_site_power_and_fleet_ratings_reach_the_utility(world: World) -> None:
+    await world.adapter.run_due()  # discovery, DERList, MirrorUsagePoint; the stations have not metered yet
+    await world.settle()
+    server = world.server
+    assert server.meter_readings() == []  # no site power known: nothing invented
+    caps = [world.gateway.fleet.stations[sid].capabilities for sid in STATIONS]
+    max_w = sum(c.max_w or c.max_charge_rate_w or 0.0 for c in caps if c is not None)
+    capability = server.der_capability()
+    assert capability is not None
+    assert max_w > 0
+    assert capability.rtg_max_w == fleet.power(max_w)
+    assert capability.der_type == fleet.DER_TYPE_EVSE
+    status = server.der_status()
+    assert status is not None
+    assert status.gen_connect_status == fleet.CONNECTED | fleet.AVAILABLE  # online, nothing metered yet
+    await asyncio.gather(*(s.send_meter_values() for s in world.stations.values()))
+    site_w = sum(world.gateway.fleet.stations[sid].power_w or 0.0 for sid in STATIONS)
+    assert site_w > 0
+    await world.at(server.post_rate_s)  # the EndDevice's postRate
+    [(path, reading)] = server.meter_readings()
+    assert path == "/mup/1"
+    assert reading.value == round(site_w)
+    [mup] = server.mups
+    assert mup.device_lfdi == world.adapter.config.devices[0].lfdi
+    status = server.der_status()
+    assert status is not None
+    assert status.gen_connect_status == fleet.CONNECTED | fleet.AVAILABLE | fleet.OPERATING
+    await world.stations["CS-002"].raise_alarm("FreqDroop", grid_event_fault="OverFrequency")
+    await world.at(server.post_rate_s)
+    status = server.der_status()
+    assert status is not None
+    assert status.gen_connect_status is not None
+    assert status.gen_connect_status & fleet.FAULT
+    sent = [e.data["what"] for e in world.gateway.audit.query(kind="upstream.sent")]
+    assert sent.count("MirrorMeterReading") == 2
+    assert {"MirrorUsagePoint", "DERCapability", "DERSettings", "DERStatus", "DERAvailability"} <= set(sent)

@@ -2,7 +2,9 @@
 gateway runs, injects faults, and records every document the gateway sends.
 
 Resources: /dcap, /tm, /edev, /edev/{e}, /edev/{e}/rg, /edev/{e}/fsa, /edev/{e}/fsa/1/derp, /edev/{e}/derp/{p},
-/edev/{e}/derp/{p}/{derc,actderc,dderc,dc}, POST /edev/{e}/rsps (Responses) and /edev/{e}/lel (LogEvents).
+/edev/{e}/derp/{p}/{derc,actderc,dderc,dc}, /edev/{e}/der (one DER, /edev/{e}/der/1, whose dercap, derg, ders and
+dera take PUTs and serve back what was put), /mup (POST a MirrorUsagePoint, then MirrorMeterReadings to its
+/mup/{n}), POST /edev/{e}/rsps (Responses) and /edev/{e}/lel (LogEvents).
 Lists honour `s` and `l`; every GET carries an ETag and answers If-None-Match with 304.
 """
 
@@ -82,6 +84,15 @@ class Counterpart:
         self.time_offset_s = time_offset_s
         self.poll_rate_s = int(scenario.get("poll_rate_s", 60))
         self.allow_registration = bool(scenario.get("allow_registration", True))
+        #: EndDevice postRate: how often the gateway should send DER status and meter readings.
+        self.post_rate_s = int(scenario.get("post_rate_s", self.poll_rate_s))
+        #: Serve DERList links on EndDevices and a MirrorUsagePointList link on /dcap.
+        self.offer_der = bool(scenario.get("der", True))
+        self.offer_mup = bool(scenario.get("mirror_usage_points", True))
+        #: MirrorUsagePoints the gateway created, in order (/mup/1 ...).
+        self.mups: list[wire.MirrorUsagePoint] = []
+        #: Last document PUT per path (DER status, capability, settings, availability).
+        self.stored: dict[str, bytes] = {}
         self.received: list[Received] = []
         #: (method, path with query, HTTP status) of every request, in order.
         self.requests: list[tuple[str, str, int]] = []
@@ -225,6 +236,22 @@ class Counterpart:
     def log_events(self) -> list[wire.LogEvent]:
         return [decode.log_event(decode.root(r.body, "LogEvent")) for r in self.received if r.root == "LogEvent"]
 
+    def meter_readings(self) -> list[tuple[str, wire.MirrorMeterReading]]:
+        """(MirrorUsagePoint path, reading) of every MirrorMeterReading posted, in order."""
+        return [
+            (r.path, decode.mirror_meter_reading(decode.root(r.body, "MirrorMeterReading")))
+            for r in self.received
+            if r.root == "MirrorMeterReading"
+        ]
+
+    def der_capability(self, device: int = 1) -> wire.DERCapability | None:
+        body = self.stored.get(f"/edev/{device}/der/1/dercap")
+        return None if body is None else decode.der_capability(decode.root(body, "DERCapability"))
+
+    def der_status(self, device: int = 1) -> wire.DERStatus | None:
+        body = self.stored.get(f"/edev/{device}/der/1/ders")
+        return None if body is None else decode.der_status(decode.root(body, "DERStatus"))
+
     # -- serving -----------------------------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
@@ -290,8 +317,33 @@ class Counterpart:
         parts = request.path.strip("/").split("/")
         if parts == ["edev"] and root == "EndDevice":
             return self._register(body)
+        if parts == ["mup"] and request.method == "POST":
+            return self._mirror(body, root)
+        if len(parts) == 5 and parts[0] == "edev" and parts[2:4] == ["der", "1"] and parts[4] in _DER_PARTS:
+            if request.method != "PUT" or root != _DER_PARTS[parts[4]]:
+                raise web.HTTPBadRequest(text=f"{request.path} takes a PUT of {_DER_PARTS[parts[4]]}, not {root}")
+            self.stored[request.path] = body
+            return web.Response(status=204)
+        if len(parts) == 2 and parts[0] == "mup":
+            if not parts[1].isdigit() or not 1 <= int(parts[1]) <= len(self.mups):
+                raise web.HTTPNotFound()
+            if root != "MirrorMeterReading":
+                raise web.HTTPBadRequest(text=f"{request.path} takes MirrorMeterReadings, not {root}")
         location = f"{request.path.rstrip('/')}/{next(self._ids)}"
         return web.Response(status=201 if request.method == "POST" else 204, headers={"Location": location})
+
+    def _mirror(self, body: bytes, root: str) -> web.StreamResponse:
+        """A MirrorUsagePoint POSTed to /mup: created, or found again by mRID (same Location, 2030.5 MUP rules)."""
+        try:
+            posted = decode.mirror_usage_point(decode.root(body, "MirrorUsagePoint"))
+        except InputError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        index = next((i for i, m in enumerate(self.mups, start=1) if m.mrid == posted.mrid), None)
+        if index is None:
+            self.mups.append(posted)
+            index = len(self.mups)
+            return web.Response(status=201, headers={"Location": f"/mup/{index}"})
+        return web.Response(status=204, headers={"Location": f"/mup/{index}"})
 
     def _register(self, body: bytes) -> web.StreamResponse:
         if not self.allow_registration:
@@ -321,10 +373,16 @@ class Counterpart:
                     poll_rate=self.poll_rate_s,
                     time=wire.Link("/tm"),
                     end_devices=wire.ListLink("/edev", len(self._listed())),
+                    mirror_usage_points=wire.ListLink("/mup", len(self.mups)) if self.offer_mup else None,
                 )
             )
         if parts == ["tm"]:
             return encode.time(wire.Time(current_time=now, href="/tm", poll_rate=self.poll_rate_s * 10))
+        if parts == ["mup"] and self.offer_mup:
+            mups = [replace(m, href=f"/mup/{i}") for i, m in enumerate(self.mups, start=1)]
+            return encode.mirror_usage_point_list(_page(mups, start, limit, "/mup", self.poll_rate_s))
+        if len(parts) == 2 and parts[0] == "mup" and parts[1].isdigit() and 1 <= int(parts[1]) <= len(self.mups):
+            return encode.mirror_usage_point(replace(self.mups[int(parts[1]) - 1], href=request.path))
         if parts == ["edev"]:
             return encode.end_device_list(
                 _page([self._end_device(d) for d in self._listed()], start, limit, "/edev", self.poll_rate_s)
@@ -350,6 +408,12 @@ class Counterpart:
                 time=wire.Link("/tm"),
             )
             return encode.fsa_list(_page([fsa], start, limit, f"{d.href}/fsa", self.poll_rate_s))
+        if rest == ["der"] and self.offer_der:
+            return encode.der_list(_page([self._der(d)], start, limit, f"{d.href}/der", self.poll_rate_s))
+        if rest == ["der", "1"] and self.offer_der:
+            return encode.der(self._der(d))
+        if len(rest) == 3 and rest[:2] == ["der", "1"] and request.path in self.stored:
+            return self.stored[request.path]
         if rest == ["fsa", "1", "derp"]:
             programs = [self._program_doc(d, p) for p in d.programs]
             return encode.der_program_list(_page(programs, start, limit, f"{d.href}/fsa/1/derp", self.poll_rate_s))
@@ -370,6 +434,19 @@ class Counterpart:
             enabled=True,
             fsa_list=wire.ListLink(f"{d.href}/fsa", 1),
             registration=wire.Link(f"{d.href}/rg") if d.pin is not None else None,
+            der_list=wire.ListLink(f"{d.href}/der", 1) if self.offer_der else None,
+            post_rate=self.post_rate_s,
+        )
+
+    @staticmethod
+    def _der(d: _Device) -> wire.DER:
+        base = f"{d.href}/der/1"
+        return wire.DER(
+            href=base,
+            availability=wire.Link(f"{base}/dera"),
+            capability=wire.Link(f"{base}/dercap"),
+            settings=wire.Link(f"{base}/derg"),
+            status=wire.Link(f"{base}/ders"),
         )
 
     def _program_doc(self, d: _Device, p: _Program) -> wire.DERProgram:
@@ -413,6 +490,9 @@ class Counterpart:
             return replace(c, event_status=wire.EventStatus(EventStatusCode.ACTIVE, c.start))
         return c
 
+
+#: DER sub-resources and the document each takes.
+_DER_PARTS = {"dera": "DERAvailability", "dercap": "DERCapability", "derg": "DERSettings", "ders": "DERStatus"}
 
 _DEFAULT_SETTINGS = {
     "set_es_delay": "setESDelay",
