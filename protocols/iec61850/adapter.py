@@ -45,7 +45,7 @@ _HEALTH_OK, _HEALTH_WARNING, _HEALTH_ALARM = 1, 2, 3
 
 
 class FleetData(Protocol):
-    """The fleet's latest meter values, by station id. Defined here because the runtime has no such seam yet."""
+    """The fleet's latest meter values, by station id (the runtime's gateway.utility.FleetView implements it)."""
 
     def readings(self) -> Mapping[str, StationReading]: ...
 

@@ -76,6 +76,7 @@ class ClientError(IntEnum):
     """IedClientError values the client distinguishes."""
 
     OK = 0
+    CONNECTION_LOST = 3
     ACCESS_DENIED = 21
     OBJECT_DOES_NOT_EXIST = 22
     OBJECT_VALUE_INVALID = 32

@@ -15,6 +15,8 @@ from protocols.iec61850.datamodel import LD_INST
 
 _MMS_BOOLEAN, _MMS_BIT_STRING, _MMS_INTEGER, _MMS_FLOAT, _MMS_VISIBLE_STRING = 2, 3, 4, 6, 8
 _REMOTE_CONTROL = 3
+#: Associations tried before giving up on a stuck one (see `ScadaClient._connect`); each fails with p ~ 0.1-0.2.
+_ASSOCIATE_ATTEMPTS = 8
 
 
 class ScadaError(Exception):
@@ -37,13 +39,40 @@ class ScadaClient:
         self._c = lib()
         self._prefix = f"{ied_name}{LD_INST}/"
         self._origin = origin.encode()
-        self._con = self._c.IedConnection_create()
-        self._c.IedConnection_setRequestTimeout(self._con, 5000)
+        self._con: int | None = None
+        for _ in range(_ASSOCIATE_ATTEMPTS):
+            self._connect(host, port)
+            if self._usable():
+                return
+            self.close()
+        raise ScadaError(f"{host}:{port}: every association was left unusable", ClientError.CONNECTION_LOST)
+
+    def _connect(self, host: str, port: int) -> None:
+        """Associate. libiec61850 1.6.1 has a lost-update race here: MmsConnection_connectAsync starts the
+        connection's handling thread and the TCP/ISO association, and only then sets its state to CONNECTING. When
+        the handling thread completes the association first (sets CONNECTED and wakes the waiting connect), that
+        late CONNECTING overwrites CONNECTED: connect reports success, the socket is established, but every request
+        is refused locally (never sent) with connection-lost, for the life of the association. Seen on about 1 in 8
+        associations on a 2-CPU machine (docs/iec61850.md). `_usable` detects it and the caller re-associates."""
+        c = self._c
+        self._con = c.IedConnection_create()
+        c.IedConnection_setRequestTimeout(self._con, 5000)
         err = ctypes.c_int(0)
-        self._c.IedConnection_connect(self._con, ctypes.byref(err), host.encode(), port)
+        c.IedConnection_connect(self._con, ctypes.byref(err), host.encode(), port)
         if err.value != ClientError.OK:
-            self._c.IedConnection_destroy(self._con)
+            c.IedConnection_destroy(self._con)
+            self._con = None
             raise ScadaError(f"cannot connect to {host}:{port}", err.value)
+
+    def _usable(self) -> bool:
+        """One read right after the association: connection-lost here means the association is stuck (the request
+        was refused before it was sent, so nothing reached the IED). Any other answer means requests go out."""
+        err = ctypes.c_int(0)
+        ref = (self._prefix + "LLN0.Mod.stVal").encode()
+        value = self._c.IedConnection_readObject(self._con, ctypes.byref(err), ref, int(Fc.ST))
+        if value:
+            self._c.MmsValue_delete(value)
+        return err.value != ClientError.CONNECTION_LOST
 
     def __enter__(self) -> Self:
         return self

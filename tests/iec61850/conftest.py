@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from protocols.iec61850.adapter import Iec61850Adapter, Iec61850Config
-from protocols.iec61850.clib import Fc
-from protocols.iec61850.client import ScadaClient, ScadaError
+from protocols.iec61850.client import ScadaClient
 from protocols.iec61850.translate import StationReading
 from tests.support import RecordingSink
 
@@ -41,30 +40,13 @@ class Rig:
     scada: ScadaClient
 
 
-def _associate(port: int) -> ScadaClient:
-    """Connect and prove the association with one read. Known issue (docs/iec61850.md): under pytest the first
-    request on a fresh association is now and then answered with connection-lost (IedClientError 3); cause not
-    found yet. A new association then works, so the rig retries a bounded number of times."""
-    for _ in range(3):
-        scada = ScadaClient("127.0.0.1", port, origin="scada-test")
-        try:
-            scada.read("LLN0.Beh.stVal", Fc.ST)
-        except ScadaError as exc:
-            scada.close()
-            if exc.code != 3:
-                raise
-            continue
-        return scada
-    raise AssertionError("no working MMS association after 3 attempts")
-
-
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
     fleet, sink = Fleet(), RecordingSink()
     config = Iec61850Config(port=free_port(), hold_s=900, sample_s=0)
     adapter = Iec61850Adapter(config, fleet, clock=lambda: NOW)
     await adapter.start(sink)
-    scada = _associate(config.port)
+    scada = ScadaClient("127.0.0.1", config.port, origin="scada-test")
     try:
         yield Rig(adapter, sink, fleet, scada)
     finally:
