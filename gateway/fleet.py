@@ -87,6 +87,10 @@ class StationState:
     capabilities_ready: asyncio.Event = field(default_factory=asyncio.Event)
     power_w: float | None = None
     power_at: datetime | None = None
+    #: Latest reactive power (var, + absorbing), grid frequency (Hz) and per-phase power (W), where metered.
+    vars: float | None = None
+    hz: float | None = None
+    phase_w: tuple[float, float, float] | None = None
     #: Energy register readings per meter (connector/EVSE id, 0 = main meter), sorted by time.
     energy: dict[int, list[EnergyPoint]] = field(default_factory=dict)
     last_alarm: Alarm | None = None
@@ -202,6 +206,20 @@ class Fleet:
     def station_power(self, station_id: str, watts: float, at: datetime) -> None:
         state = self.stations[station_id]
         state.power_w, state.power_at, state.last_seen = watts, at, at
+        self._changed(station_id)
+
+    def station_measured(
+        self,
+        station_id: str,
+        vars_: float | None,
+        hz: float | None,
+        phase_w: tuple[float, float, float] | None,
+        at: datetime,
+    ) -> None:
+        state = self.stations[station_id]
+        state.vars = vars_ if vars_ is not None else state.vars
+        state.hz = hz if hz is not None else state.hz
+        state.phase_w = phase_w if phase_w is not None else state.phase_w
         self._changed(station_id)
 
     def station_energy(

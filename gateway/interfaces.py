@@ -68,6 +68,18 @@ class StationEvents(Protocol):
         """Energy registers (cumulative Wh) of one of the station's meters (connector/EVSE id, 0 = main meter)."""
         ...
 
+    def station_measured(
+        self,
+        station_id: str,
+        vars_: float | None,
+        hz: float | None,
+        phase_w: tuple[float, float, float] | None,
+        at: datetime,
+    ) -> None:
+        """Reactive power (var, + absorbing), grid frequency and per-phase active power, where the station meters
+        them (None = not in this message)."""
+        ...
+
     def station_alarm(self, alarm: Alarm) -> None: ...
 
     def station_message(

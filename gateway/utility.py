@@ -210,7 +210,10 @@ class FleetView:
         )
 
     def readings(self) -> Mapping[str, StationReading]:
-        """Each station's latest active power (the registry keeps no vars, frequency or per-phase values)."""
+        """Each station's latest active and reactive power, grid frequency and per-phase power, as metered."""
         from protocols.iec61850.translate import StationReading
 
-        return {s.id: StationReading(connected=s.connected, watts=s.power_w) for s in self._fleet.stations.values()}
+        return {
+            s.id: StationReading(connected=s.connected, watts=s.power_w, vars=s.vars, hz=s.hz, phase_w=s.phase_w)
+            for s in self._fleet.stations.values()
+        }

@@ -68,40 +68,85 @@ def _tx_id(payload: Mapping[str, Any]) -> int:
     return int.from_bytes(key.encode()[-4:].rjust(4, b"\0"), "big") & 0x7FFFFFFF or 1
 
 
-def _unit_scale(unit: str | None, multiplier: int = 0) -> float | None:
-    if unit in (None, "W"):
-        return 10.0**multiplier
-    if unit == "kW":
-        return 1000.0 * 10.0**multiplier
-    return None
+#: Scale of each unit to the model's W, var or Hz (OCPP UnitOfMeasure names; 1.6 spells them the same way).
+_UNIT_SCALE = {"W": 1.0, "kW": 1000.0, "var": 1.0, "kvar": 1000.0, "Hz": 1.0}
+_PHASES = ("L1", "L2", "L3")
+
+
+def _scaled(sv: Mapping[str, Any], version: OcppVersion, default_unit: str) -> float | None:
+    if version is OcppVersion.V16:
+        unit, multiplier = sv.get("unit") or default_unit, 0
+    else:
+        uom = sv.get("unitOfMeasure") or {}
+        unit, multiplier = uom.get("unit") or default_unit, int(uom.get("multiplier", 0))
+    scale = _UNIT_SCALE.get(unit)
+    if scale is None:
+        return None
+    try:
+        value = float(sv["value"])
+    except (TypeError, ValueError):
+        return None
+    return None if value != value else value * scale * 10.0**multiplier  # NaN is no reading
+
+
+def _phase_matches(given: str | None, wanted: str | None) -> bool:
+    """None wants the total (no phase); L1 also takes the line-to-neutral L1-N."""
+    return not given if wanted is None else given in (wanted, f"{wanted}-N")
+
+
+def _sampled(
+    meter_values: Iterable[Mapping[str, Any]],
+    version: OcppVersion,
+    positive: str,
+    negative: str | None,
+    default_unit: str,
+    phase: str | None = None,
+) -> float | None:
+    """Net value (+ `positive`, - `negative`) of one phase (None = the total) from the last meter value carrying it."""
+    latest: float | None = None
+    for mv in meter_values:
+        total, found = 0.0, False
+        for sv in mv.get("sampledValue", []):
+            measurand = sv.get("measurand", "Energy.Active.Import.Register")
+            if measurand not in (positive, negative) or not _phase_matches(sv.get("phase"), phase):
+                continue
+            value = _scaled(sv, version, default_unit)
+            if value is None:
+                continue
+            total += value if measurand == positive else -value
+            found = True
+        if found:
+            latest = total
+    return latest
 
 
 def _sampled_power(meter_values: Iterable[Mapping[str, Any]], version: OcppVersion) -> float | None:
     """Net active power (W, + import) from the last meter value that carries it."""
-    power: float | None = None
-    for mv in meter_values:
-        total = 0.0
-        found = False
-        for sv in mv.get("sampledValue", []):
-            measurand = sv.get("measurand")
-            if measurand not in ("Power.Active.Import", "Power.Active.Export") or sv.get("phase"):
-                continue
-            if version is OcppVersion.V16:
-                scale = _unit_scale(sv.get("unit"))
-            else:
-                uom = sv.get("unitOfMeasure") or {}
-                scale = _unit_scale(uom.get("unit"), int(uom.get("multiplier", 0)))
-            try:
-                value = float(sv["value"]) * scale if scale is not None else None
-            except (TypeError, ValueError):
-                value = None
-            if value is None:
-                continue
-            total += value if measurand == "Power.Active.Import" else -value
-            found = True
-        if found:
-            power = total
-    return power
+    return _sampled(meter_values, version, "Power.Active.Import", "Power.Active.Export", "W")
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What else a meter value says about the grid side: reactive power (var, + absorbing, as OCPP's
+    Power.Reactive.Import is), frequency (Hz) and active power per phase (W, + import)."""
+
+    vars: float | None
+    hz: float | None
+    phase_w: tuple[float, float, float] | None
+
+
+def measurements_from(version: OcppVersion, action: str, payload: Mapping[str, Any]) -> Measured | None:
+    """Reactive power, frequency and per-phase power from MeterValues or TransactionEvent, None without any."""
+    if action not in ("MeterValues", "TransactionEvent"):
+        return None
+    mvs = payload.get("meterValue", [])
+    var = _sampled(mvs, version, "Power.Reactive.Import", "Power.Reactive.Export", "var")
+    hz = _sampled(mvs, version, "Frequency", None, "Hz")
+    l1, l2, l3 = (_sampled(mvs, version, "Power.Active.Import", "Power.Active.Export", "W", p) for p in _PHASES)
+    phase_w = (l1, l2, l3) if l1 is not None and l2 is not None and l3 is not None else None
+    if var is None and hz is None and phase_w is None:
+        return None
+    return Measured(var, hz, phase_w)
 
 
 _ENERGY_UNITS = {"Wh": 1.0, "kWh": 1000.0}
@@ -216,6 +261,9 @@ def report(
     power = power_from(version, action, payload)
     if power is not None:
         events.station_power(station_id, power, now)
+    measured = measurements_from(version, action, payload)
+    if measured is not None:
+        events.station_measured(station_id, measured.vars, measured.hz, measured.phase_w, now)
     energy = energy_from(version, action, payload, now)
     if energy is not None:
         events.station_energy(station_id, energy.meter, energy.import_wh, energy.export_wh, energy.at)
