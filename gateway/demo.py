@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import secrets
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -28,7 +30,7 @@ import aiohttp
 
 from gateway.certs import DevPki, init_dev_pki
 from gateway.clock import SystemClock
-from gateway.config import ApiConfig, GatewayConfig, OcppConfig, StationConfig
+from gateway.config import ApiConfig, GatewayConfig, Iec61850Section, OcppConfig, StationConfig
 from gateway.interfaces import DirectiveEvent, DirectiveEventKind, UtilityAdapter
 from gateway.model import OcppVersion, OutcomeStatus, SourceProtocol, StationOutcome, Target, TargetScope
 from gateway.runtime import AdapterFactory, Gateway
@@ -120,12 +122,14 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
     token = secrets.token_urlsafe(24)
     digest = hash_password(password)
     ids = [f"{_PREFIX}{i:05d}" for i in range(1, count + 1)]
+    mms_port = _free_port() if _IEC61850 else None
     config = GatewayConfig(
         data_dir=base / "data",
         certs_dir=base / "certs",
         ocpp=OcppConfig(port=0, security_profile=1, call_timeout_s=10, heartbeat_s=60),
         api=ApiConfig(port=0, token=token),
         stations=[StationConfig(id=sid, password_hash=digest, groups=[f"site-{i % 2}"]) for i, sid in enumerate(ids)],
+        iec61850=Iec61850Section(port=mms_port, sample_s=1.0) if mms_port else None,
     )
     clock = SystemClock()
     if forever:  # Ctrl-C stops the demo cleanly at any step, not only once the scenario is over
@@ -142,7 +146,10 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
         try:
             print(f"gateway: OCPP {gateway.ocpp.url}/{{stationId}}  API {gateway.api_url}  (SQLite in {base})")
             print(f"dashboard: {gateway.api_url}/dashboard/#token={token}")
-            print("IEC 61850: not part of the demo yet (the SCADA side is tested in tests/iec61850/)")
+            if mms_port:
+                print(f"IEC 61850: the fleet is the virtual IED DERGW on mms://127.0.0.1:{mms_port}")
+            else:
+                print("IEC 61850: not in this demo (install the optional extra: pip install 'der-gateway[iec61850]')")
             print(f"fleet: connecting {count} simulated stations ...")
             await fleet.start()
             print(f"fleet: {fleet.booted}/{count} stations booted ({_mix_text(count)})")
@@ -162,6 +169,8 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
             for line in failures:
                 print(f"  {line}", file=sys.stderr)
             played = await _fault_and_restore(gateway, fleet, utilities.server, watch, curtailment, deadline)
+            if mms_port:
+                played = await _scada_reads(mms_port, deadline) and played
             if forever:
                 print(f"\nrunning until Ctrl-C. Dashboard: {gateway.api_url}/dashboard/#token={token}")
                 print(f"Try: dergw directive --api {gateway.api_url} --token {token} list")
@@ -171,6 +180,9 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
             await fleet.stop()
             await gateway.stop()
 
+
+#: IEC 61850 joins the demo when its optional (GPL) binding is installed (`make run` installs the dev extras).
+_IEC61850 = importlib.util.find_spec("pyiec61850") is not None
 
 #: The demo's 2030.5 EndDevice: the whole fleet behind one site (values as in the 2030.5 tests' scenario).
 _SITE_LFDI = "1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a"
@@ -361,6 +373,30 @@ def _print_table(gateway: Gateway, outcomes: list[StationOutcome]) -> list[str]:
         for (version_name, control), reason in sorted(reasons.items()):
             print(f"  {version_name:<10} {control:<16} {reason}")
     return failures
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _scada_reads(port: int, deadline: float) -> bool:
+    """Utility SCADA's view of the same fleet over IEC 61850 MMS: power and the fault, read from the virtual IED."""
+    from protocols.iec61850.clib import Fc
+    from protocols.iec61850.client import ScadaClient
+
+    print("SCADA: reading the virtual IED over IEC 61850 MMS")
+    scada = await asyncio.to_thread(ScadaClient, "127.0.0.1", port, origin="demo-scada")
+    try:
+        power = await asyncio.to_thread(scada.read, "MMXU1.TotW.mag.f", Fc.MX)
+        alarms = await asyncio.to_thread(scada.read, "GGIO1.IntIn1.stVal", Fc.ST)
+        connected = await asyncio.to_thread(scada.read, "GGIO1.IntIn2.stVal", Fc.ST)
+    finally:
+        await asyncio.to_thread(scada.close)
+    print(f"  MMXU1.TotW = {float(power) / 1000:.1f} kW, stations connected = {connected}, open alarms = {alarms}")
+    return time.monotonic() < deadline
 
 
 async def _fault_and_restore(

@@ -43,6 +43,7 @@ def test_demo_runs_a_mixed_fleet_and_exits_0_when_every_station_reached_its_outc
     assert proc.stdout.count(" accepted ") == 3
     assert proc.stdout.count(" partial ") == 6
     assert "OCPP 1.6 has no DER control messages" in proc.stdout
+    assert "MMXU1.TotW = " in proc.stdout  # utility SCADA read the same fleet over IEC 61850 MMS
     db = tmp_path / "data" / "dergw.sqlite"
     # The demo's audit trail verifies offline, and the compliance report shows every station's answer.
     verify = subprocess.run(
