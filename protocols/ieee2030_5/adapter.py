@@ -139,6 +139,7 @@ class Ieee20305Adapter:
         self._known: dict[str, _Known] = {}
         #: (method, href, document) waiting to be sent, in order.
         self._outbox: list[tuple[str, str, bytes]] = []
+        self._flush_lock = asyncio.Lock()
         #: Last DERCapability / DERSettings queued per href (PUT again only when it changes).
         self._put_last: dict[str, bytes] = {}
         #: MirrorUsagePoint location per binding name, once the server created it.
@@ -583,22 +584,32 @@ class Ieee20305Adapter:
         return location
 
     async def _flush(self) -> None:
-        """Send waiting reports in order; stop at the first failure and keep the rest for the next run."""
-        while self._outbox:
-            method, href, body = self._outbox[0]
-            try:
-                if method == "PUT":
-                    await self.client.put(href, body)
-                else:
-                    await self.client.post(href, body)
-            except TransportError as exc:
-                self._last_error = f"report to {href}: {exc}"
-                log.error("2030.5 %s to %s failed (%s); kept for the next poll", method, href, exc)
-                return
-            self._outbox.pop(0)
-            if self._sink is not None:
-                data = {"href": href, "method": method, "document": body.decode("utf-8")}
-                self._sink.sent_upstream(_root_name(body), data)
+        """Send waiting reports in order; stop at the first failure and keep the rest for the next run.
+
+        One flush at a time (polls and directive events both flush), and the document in flight is taken out of
+        the outbox, so a newer document queued meanwhile (a status replacing a status) is never popped unsent."""
+        async with self._flush_lock:
+            while self._outbox:
+                if not await self._send_first():
+                    return
+
+    async def _send_first(self) -> bool:
+        method, href, body = item = self._outbox.pop(0)
+        try:
+            if method == "PUT":
+                await self.client.put(href, body)
+            else:
+                await self.client.post(href, body)
+        except TransportError as exc:
+            self._last_error = f"report to {href}: {exc}"
+            log.error("2030.5 %s to %s failed (%s); kept for the next poll", method, href, exc)
+            if not (method == "PUT" and any(o[0] == "PUT" and o[1] == href for o in self._outbox)):
+                self._outbox.insert(0, item)  # unless a newer document for the same resource replaced it
+            return False
+        if self._sink is not None:
+            data = {"href": href, "method": method, "document": body.decode("utf-8")}
+            self._sink.sent_upstream(_root_name(body), data)
+        return True
 
     def pending_reports(self) -> int:
         return len(self._outbox)

@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway.certs import DevPki
 from gateway.runtime import Gateway
+from gateway.schedule import station_window
 from gateway.utility import FleetView
+from mappings.units import timestamp
 from protocols.ieee2030_5 import fleet
 from protocols.ieee2030_5.adapter import Ieee20305Adapter
 from protocols.ieee2030_5.config import Ieee20305Config
@@ -179,3 +182,39 @@ async def test_metered_site_power_and_fleet_ratings_reach_the_utility(world: Wor
     sent = [e.data["what"] for e in world.gateway.audit.query(kind="upstream.sent")]
     assert sent.count("MirrorMeterReading") == 2
     assert {"MirrorUsagePoint", "DERCapability", "DERSettings", "DERStatus", "DERAvailability"} <= set(sent)
+
+
+async def test_default_applies_when_no_event_is_active(world: World) -> None:
+    """The DefaultDERControl (import <= 9 kW) holds before and after an event (import <= 7 kW): stations compose
+    the default's stack level 0 profile under the event's, and the utility's change of the default replaces it."""
+    await world.adapter.run_due()
+    await world.settle()
+    world.server.set_default(1, 1, {"base": {"opModImpLimW": {"value": 9, "multiplier": 3}}})
+    await world.at(60)
+    station = world.stations["CS-001"]
+    assert station.rates(1).limit_w == 9_000
+    world.server.create_control(1, 1, {"start_in_s": 120, "duration_s": 600,
+                                       "base": {"opModImpLimW": {"value": 7, "multiplier": 3}}})  # fmt: skip
+    await world.at(60)
+    assert station.rates(1).limit_w == 9_000  # sent ahead, not yet in force
+    await world.at(60)
+    assert station.rates(1).limit_w == 7_000
+    await world.at(600)
+    assert station.rates(1).limit_w == 9_000
+
+
+async def test_randomized_start_gives_each_station_its_own_reproducible_start(world: World) -> None:
+    await world.adapter.run_due()
+    await world.settle()
+    world.server.create_control(1, 1, {"start_in_s": 300, "duration_s": 600, "randomize_start": 120,
+                                       "base": {"opModImpLimW": {"value": 6, "multiplier": 3}}})  # fmt: skip
+    await world.at(60)
+    [record] = [r for r in world.gateway.store.directives() if r.directive.randomize_start_s]
+    starts = {}
+    for sid in STATIONS:
+        profile = [p for a, p in world.stations[sid].received if a == "SetChargingProfile"][-1]
+        starts[sid] = profile["chargingProfile"]["chargingSchedule"][0]["startSchedule"]
+        expected = station_window(record.directive, sid, received=record.created).start
+        assert starts[sid] == timestamp(expected)
+        assert T0 + timedelta(seconds=300) <= expected < T0 + timedelta(seconds=420)
+    assert len(set(starts.values())) == len(STATIONS)
