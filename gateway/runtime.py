@@ -129,6 +129,7 @@ class Gateway:
         # One group commit for every part that writes the audit while stations talk (gateway.audit.group): their
         # entries keep one order, and what happens in one turn of the event loop costs one fsync.
         audit = GroupCommit(MeteredAudit(log_, metrics))
+        log_.before_write(audit.flush)  # writers holding the log itself (API, runtime) go after what is buffered
         fleet = Fleet(((s.id, s.groups) for s in config.stations), store, audit)
         metrics.add_state(fleet, store, log_, clock)
         directory = ConfiguredStations(config.stations)
@@ -262,8 +263,7 @@ class Gateway:
             self.fleet.set_stations((s.id, s.groups) for s in fresh)
             self.config = self.config.model_copy(update={"stations": fresh})
             changes = {"added": sorted(after - before), "removed": removed, "kept": sorted(before & after)}
-            data = {"event": "stations reloaded", **changes}
-            self.fleet.audit.append("config.changed", data, at=self.clock.now())  # after what is buffered
+            self.audit.append("config.changed", {"event": "stations reloaded", **changes}, at=self.clock.now())
             log.info("stations reloaded", extra=changes)
             return changes
 

@@ -13,6 +13,7 @@ import pytest
 
 from gateway.audit.entry import AuditEntry
 from gateway.audit.group import GroupCommit
+from gateway.audit.log import AuditLog
 from gateway.fleet import Fleet
 from gateway.model import OcppVersion
 from gateway.store import Store
@@ -119,3 +120,16 @@ async def test_fleet_events_of_one_turn_share_a_transaction(tmp_path: Path) -> N
         store.close()
     connected_and_booted = ["station.connected", "station.message"] * 2
     assert sink.transactions == [[*connected_and_booted, "directive.created"], ["station.disconnected"]]
+
+
+async def test_a_writer_holding_the_log_itself_goes_after_the_buffer(tmp_path: Path) -> None:
+    log = AuditLog.open(tmp_path / "audit.db", tmp_path / "keys")
+    try:
+        group = GroupCommit(log)
+        log.before_write(group.flush)
+        group.later(entry("station.connected"), schedule=False)
+        log.append("operator.action", {}, at=AT)
+        assert [e.kind for e in log.query()] == ["station.connected", "operator.action"]
+        assert group.append("station.alarm", {}, at=AT) == 2  # its own write does not flush twice
+    finally:
+        log.close()
