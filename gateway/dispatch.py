@@ -7,8 +7,10 @@ concurrently, so a slow or dead station only delays itself.
 At fleet scale the disk sets the pace (the audit log fsyncs every transaction), so writes are grouped: the plans of
 stations whose capabilities are known are recorded in a few growing chunks, each chunk durable before any of its
 frames leaves, and station answers and final outcomes are buffered and written together on the next turn of the
-event loop (group commit). Anything the dispatcher reads back or writes directly flushes that buffer first, so the
-audit keeps its order: command.sent before the station's answer, answers before the directive's next step.
+event loop (group commit, gateway.audit.group, shared with the fleet registry). Anything the dispatcher reads back
+or writes durably takes that buffer along first, so the audit keeps its order: command.sent before the station's
+answer, answers before the directive's next step. A directive's directive.created entry is written with the first
+chunk's command.sent entries, ahead of them, so the first frame waits for one fsync.
 """
 
 from __future__ import annotations
@@ -492,7 +494,7 @@ class Dispatcher:
 
     def _commit(self, directive_id: str, plans: Sequence[_Plan]) -> None:
         """Record plans before anything of them is sent: pending outcomes, and command.sent for every command,
-        in one store transaction and one audit transaction."""
+        in one store transaction and one audit transaction (which also holds the entries buffered before)."""
         now = self._clock.now()
         self._save_later_outcomes()  # earlier outcomes first: a plan's pending outcome may replace one of them
         self._store.save_outcomes(
@@ -665,7 +667,7 @@ class Dispatcher:
         time per station."""
         lock = self._reconciling.setdefault(station_id, asyncio.Lock())
         async with lock:
-            self.flush()  # buffered outcomes of earlier fan-outs are part of what the station should hold
+            self._save_later_outcomes()  # buffered outcomes of earlier fan-outs: part of what it should hold
             await self._reconcile(station_id)
 
     def _targets(self, directive: Directive) -> list[str]:
