@@ -7,8 +7,10 @@ concurrently, so a slow or dead station only delays itself.
 At fleet scale the disk sets the pace (the audit log fsyncs every transaction), so writes are grouped: the plans of
 stations whose capabilities are known are recorded in a few growing chunks, each chunk durable before any of its
 frames leaves, and station answers and final outcomes are buffered and written together on the next turn of the
-event loop (group commit). Anything the dispatcher reads back or writes directly flushes that buffer first, so the
-audit keeps its order: command.sent before the station's answer, answers before the directive's next step.
+event loop (group commit, gateway.audit.group, shared with the fleet registry). Anything the dispatcher reads back
+or writes durably takes that buffer along first, so the audit keeps its order: command.sent before the station's
+answer, answers before the directive's next step. A directive's directive.created entry is written with the first
+chunk's command.sent entries, ahead of them, so the first frame waits for one fsync.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.audit.entry import AuditEntry
+from gateway.audit.group import BatchAuditSink, GroupCommit
 from gateway.clock import Clock
 from gateway.fleet import Fleet
-from gateway.interfaces import AuditSink, DirectiveEvent, DirectiveEventKind, Reply, ReplyKind, StationLink
+from gateway.interfaces import DirectiveEvent, DirectiveEventKind, Reply, ReplyKind, StationLink
 from gateway.model import (
     CommandOutcome,
     Directive,
@@ -67,12 +70,6 @@ _FIRST_CHUNK = 16
 _MAX_CHUNK = 2048
 
 
-class BatchAuditSink(AuditSink, Protocol):
-    """An audit sink that can also record several entries in one durable transaction (gateway.audit.AuditLog)."""
-
-    def append_many(self, entries: Sequence[AuditEntry]) -> list[int]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """One station's part of a fan-out: what it gets, and the commands as planned (pending, with message ids)."""
@@ -99,14 +96,16 @@ class Dispatcher:
         store: Store,
         fleet: Fleet,
         link: StationLink,
-        audit: BatchAuditSink,
+        audit: BatchAuditSink | GroupCommit,
         clock: Clock,
         settings: DispatchSettings | None = None,
     ) -> None:
         self._store = store
         self._fleet = fleet
         self._link = link
-        self._audit = audit
+        #: Shared with the fleet registry (gateway.runtime), so their entries keep one order.
+        self._audit = GroupCommit.over(audit)
+        self._audit.before_flush(self._save_later_outcomes)
         self._clock = clock
         self.settings = settings or DispatchSettings()
         self._runs: dict[str, asyncio.Task[list[StationOutcome]]] = {}
@@ -114,8 +113,6 @@ class Dispatcher:
         self._listeners: list[EventListener] = []
         self._tick_lock = asyncio.Lock()
         self._later_outcomes: list[StationOutcome] = []
-        self._later_entries: list[AuditEntry] = []
-        self._flush_handle: asyncio.Handle | None = None
         #: Reports a station query waits for: (station, requestId) -> (payloads so far, complete).
         self._reports: dict[tuple[str, int], tuple[list[Mapping[str, Any]], asyncio.Future[None]]] = {}
         self._request_ids = itertools.count(1)
@@ -139,15 +136,20 @@ class Dispatcher:
             raise TargetError(f"directive {directive.id} already exists")
         now = self._clock.now()
         number = self._store.add_directive(directive, DirectiveState.RECEIVED, now)
-        self._append(
+        # directive.created goes to disk with the first chunk's command.sent entries (one fsync before the first
+        # frame), ahead of them; any durable write before that (a listener's) takes it along first. The flush is
+        # scheduled after the fan-out's first step, so with no chunk to plan it is written on the next turn.
+        created = AuditEntry(
             "directive.created",
             {"directive": directive.model_dump(mode="json"), "number": number, "stations": stations},
-            at=now,
+            now,
             directive_id=directive.id,
             signal_id=directive.source.signal_id,
         )
+        self._audit.later(created, schedule=False)
         await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
         self._runs[directive.id] = asyncio.create_task(self._fanout(directive, number, stations, now))
+        self._audit.schedule()
         record = self._store.directive(directive.id)
         assert record is not None
         return record
@@ -253,28 +255,24 @@ class Dispatcher:
 
     def flush(self) -> None:
         """Write buffered outcomes and audit entries now (outcomes first: the audit follows the state)."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        self._audit.flush()
+
+    def _save_later_outcomes(self) -> None:
         if self._later_outcomes:
             self._store.save_outcomes(self._later_outcomes, self._clock.now())
             self._later_outcomes = []
-        if self._later_entries:
-            self._audit.append_many(self._later_entries)
-            self._later_entries = []
 
     def _later(self, outcome: StationOutcome | None = None, entry: AuditEntry | None = None) -> None:
         """Buffer a write; everything buffered in one turn of the event loop is written at the start of the next."""
         if outcome is not None:
             self._later_outcomes.append(outcome)
         if entry is not None:
-            self._later_entries.append(entry)
-        if self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
+            self._audit.later(entry)
+        else:
+            self._audit.schedule()
 
     def _append(self, kind: str, data: Mapping[str, Any], **fields: Any) -> None:
-        """One audit entry, on disk when this returns, after everything buffered before it."""
-        self.flush()
+        """One audit entry, on disk when this returns, after (and with) everything buffered before it."""
         self._audit.append(kind, data, **fields)
 
     def _outcomes(self, directive_id: str) -> list[StationOutcome]:
@@ -384,28 +382,44 @@ class Dispatcher:
         transaction and its commands start at once, so the first frames leave after one small write while later
         chunks are being planned. The others (offline, or capabilities still being read) go one by one.
         """
-        ready: list[tuple[str, StationCapabilities]] = []
         waiting: list[asyncio.Future[StationOutcome]] = []
-        for sid in stations:
+        running: list[asyncio.Future[StationOutcome]] = []
+        mapped: dict[StationCapabilities, MappingResult] = {}
+        chunk: list[tuple[str, StationCapabilities]] = []
+        size = _FIRST_CHUNK
+        for sid in stations:  # the first chunk is planned and sent before the rest are looked at
             state = self._fleet.stations[sid]
             caps = state.capabilities
             if caps is not None and state.capabilities_ready.is_set() and self._link.is_connected(sid):
-                ready.append((sid, caps))
+                chunk.append((sid, caps))
+                if len(chunk) == size:
+                    running.extend(await self._start_chunk(directive, number, chunk, received, previous, mapped))
+                    chunk, size = [], min(size * 4, _MAX_CHUNK)
             else:
                 waiting.append(asyncio.ensure_future(self._apply(directive, number, sid, received, previous)))
-        mapped: dict[StationCapabilities, MappingResult] = {}
-        running: list[asyncio.Future[StationOutcome]] = []
-        start, size = 0, _FIRST_CHUNK
-        while start < len(ready):
-            chunk = ready[start : start + size]
-            plans = [self._plan(directive, number, sid, caps, received, previous, mapped) for sid, caps in chunk]
-            self._commit(directive.id, plans)
-            running.extend(asyncio.ensure_future(self._send(directive.id, plan)) for plan in plans)
-            start, size = start + size, min(size * 4, _MAX_CHUNK)
-            await asyncio.sleep(0)  # yield: this chunk's frames go out before the next chunk is planned
+        if chunk:
+            running.extend(await self._start_chunk(directive, number, chunk, received, previous, mapped))
         outcomes = await asyncio.gather(*running, *waiting)
         by_station = {o.station_id: o for o in outcomes}
         return [by_station[sid] for sid in stations]
+
+    async def _start_chunk(
+        self,
+        directive: Directive,
+        number: int,
+        chunk: Sequence[tuple[str, StationCapabilities]],
+        received: datetime,
+        previous: Directive | None,
+        mapped: dict[StationCapabilities, MappingResult],
+    ) -> list[asyncio.Future[StationOutcome]]:
+        """Plan and record one chunk, start its sends, and yield so its frames go out before the next chunk."""
+        plans = [self._plan(directive, number, sid, caps, received, previous, mapped) for sid, caps in chunk]
+        self._commit(directive.id, plans)
+        sends: list[asyncio.Future[StationOutcome]] = [
+            asyncio.ensure_future(self._send(directive.id, plan)) for plan in plans
+        ]
+        await asyncio.sleep(0)
+        return sends
 
     async def _apply(
         self,
@@ -480,9 +494,9 @@ class Dispatcher:
 
     def _commit(self, directive_id: str, plans: Sequence[_Plan]) -> None:
         """Record plans before anything of them is sent: pending outcomes, and command.sent for every command,
-        in one store transaction and one audit transaction."""
+        in one store transaction and one audit transaction (which also holds the entries buffered before)."""
         now = self._clock.now()
-        self.flush()
+        self._save_later_outcomes()  # earlier outcomes first: a plan's pending outcome may replace one of them
         self._store.save_outcomes(
             [_summarize(directive_id, p.station_id, p.planned, list(p.result.unsupported), now) for p in plans], now
         )
@@ -508,7 +522,6 @@ class Dispatcher:
         self, directive_id: str, station_id: str, command: OcppCommand, planned: CommandOutcome
     ) -> CommandOutcome:
         """Record and send one command on its own (clears)."""
-        self.flush()
         self._audit.append_many([_sent_entry(directive_id, station_id, command, planned, self._clock.now())])
         return await self._exchange(directive_id, station_id, command, planned)
 
@@ -654,7 +667,7 @@ class Dispatcher:
         time per station."""
         lock = self._reconciling.setdefault(station_id, asyncio.Lock())
         async with lock:
-            self.flush()  # buffered outcomes of earlier fan-outs are part of what the station should hold
+            self._save_later_outcomes()  # buffered outcomes of earlier fan-outs: part of what it should hold
             await self._reconcile(station_id)
 
     def _targets(self, directive: Directive) -> list[str]:

@@ -1,7 +1,9 @@
 """The fleet registry: every configured station, what it is and whether it is reachable right now.
 
 It receives the station link's events (StationEvents), keeps the live view the dispatcher and the API read, and
-records what matters in the store and the audit log.
+records what matters in the store and the audit log. Audit entries are grouped (gateway.audit.group): what
+happens in one turn of the event loop (10,000 stations connecting, booting and reporting capabilities) is written
+in one transaction at the start of the next, or with the next durable write, ahead of it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from gateway.interfaces import AuditSink
+from gateway.audit.entry import AuditEntry
+from gateway.audit.group import BatchAuditSink, GroupCommit
 from gateway.model import Alarm, OcppVersion, StationCapabilities, Target, TargetScope
 from gateway.store import Store
 
@@ -100,9 +103,12 @@ class StationState:
 class Fleet:
     """Implements gateway.interfaces.StationEvents for the OCPP endpoint."""
 
-    def __init__(self, stations: Iterable[tuple[str, Iterable[str]]], store: Store, audit: AuditSink) -> None:
+    def __init__(
+        self, stations: Iterable[tuple[str, Iterable[str]]], store: Store, audit: BatchAuditSink | GroupCommit
+    ) -> None:
         self._store = store
-        self._audit = audit
+        #: Shared with the dispatcher (gateway.runtime), so their entries keep one order.
+        self._audit = GroupCommit.over(audit)
         self.stations: dict[str, StationState] = {sid: StationState(sid, frozenset(g)) for sid, g in stations}
         self._ready_listeners: list[Callable[[str], None]] = []
         self._alarm_listeners: list[Callable[[Alarm], None]] = []
@@ -116,6 +122,23 @@ class Fleet:
                     record.capabilities,
                     record.last_seen,
                 )
+
+    @property
+    def audit(self) -> GroupCommit:
+        """The group commit this registry writes through (give the dispatcher the same one)."""
+        return self._audit
+
+    def _record(
+        self,
+        kind: str,
+        data: Mapping[str, Any],
+        at: datetime,
+        station_id: str,
+        message_id: str | None = None,
+    ) -> None:
+        """Buffer an entry: on disk at the start of the next turn of the event loop, or with the next durable
+        audit write (ahead of it)."""
+        self._audit.later(AuditEntry(kind, data, at, station_id=station_id, message_id=message_id))
 
     def on_ready(self, listener: Callable[[str], None]) -> None:
         """Call `listener(station_id)` whenever a connected station's capabilities are (re)read."""
@@ -175,7 +198,7 @@ class Fleet:
         state.version, state.connected, state.last_seen = version, True, at
         state.capabilities_ready.clear()
         self._store.station_connected(station_id, version, at)
-        self._audit.append("station.connected", {"version": version.value}, at=at, station_id=station_id)
+        self._record("station.connected", {"version": version.value}, at, station_id)
         self._changed(station_id)
 
     def station_disconnected(self, station_id: str, at: datetime) -> None:
@@ -183,22 +206,20 @@ class Fleet:
         state.connected, state.last_seen = False, at
         state.capabilities_ready.clear()
         self._store.station_disconnected(station_id, at)
-        self._audit.append("station.disconnected", {}, at=at, station_id=station_id)
+        self._record("station.disconnected", {}, at, station_id)
         self._changed(station_id)
 
     def station_booted(self, station_id: str, boot: Mapping[str, Any], at: datetime) -> None:
         self.stations[station_id].last_seen = at
         self._store.station_boot(station_id, dict(boot))
-        self._audit.append(
-            "station.message", {"action": "BootNotification", "payload": dict(boot)}, at=at, station_id=station_id
-        )
+        self._record("station.message", {"action": "BootNotification", "payload": dict(boot)}, at, station_id)
 
     def station_capabilities(self, station_id: str, caps: StationCapabilities, at: datetime) -> None:
         state = self.stations[station_id]
         state.capabilities = caps
         state.capabilities_ready.set()
         self._store.station_capabilities(station_id, caps)
-        self._audit.append("station.capabilities", caps.model_dump(mode="json"), at=at, station_id=station_id)
+        self._record("station.capabilities", caps.model_dump(mode="json"), at, station_id)
         for listener in self._ready_listeners:
             listener(station_id)
         self._changed(station_id)
@@ -236,9 +257,7 @@ class Fleet:
 
     def station_alarm(self, alarm: Alarm) -> None:
         self.stations[alarm.station_id].last_alarm = alarm
-        self._audit.append(
-            "station.alarm", alarm.model_dump(mode="json", exclude={"raw"}), at=alarm.at, station_id=alarm.station_id
-        )
+        self._record("station.alarm", alarm.model_dump(mode="json", exclude={"raw"}), alarm.at, alarm.station_id)
         for listener in self._alarm_listeners:
             listener(alarm)
         self._changed(alarm.station_id)
@@ -248,23 +267,12 @@ class Fleet:
     ) -> None:
         self.stations[station_id].last_seen = at
         if action in _AUDITED_MESSAGES:
-            self._audit.append(
-                "station.message",
-                {"action": action, "payload": dict(payload)},
-                at=at,
-                station_id=station_id,
-                message_id=message_id,
-            )
+            self._record("station.message", {"action": action, "payload": dict(payload)}, at, station_id, message_id)
         for listener in self._message_listeners:
             listener(station_id, action, payload)
 
     def protocol_error(
         self, station_id: str, code: str, description: str, message_id: str, at: datetime, *, by_station: bool
     ) -> None:
-        self._audit.append(
-            "input.rejected",
-            {"source": "ocpp", "code": code, "description": description, "by_station": by_station},
-            at=at,
-            station_id=station_id,
-            message_id=message_id,
-        )
+        data = {"source": "ocpp", "code": code, "description": description, "by_station": by_station}
+        self._record("input.rejected", data, at, station_id, message_id)

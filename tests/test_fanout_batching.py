@@ -8,8 +8,13 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from gateway.audit.entry import AuditEntry
+from gateway.audit.group import BatchAuditSink
 from gateway.demo import SAMPLE_DIRECTIVE
 from gateway.model import Directive, OcppVersion, OutcomeStatus
 from gateway.runtime import Gateway
@@ -77,6 +82,39 @@ async def test_every_command_is_on_disk_before_its_frame_arrives(tmp_path: Path)
             assert len(station.seen) == 1
             assert list(station.seen.values()) == [(1, "pending")]
         _assert_sent_before_answered(gw, "droop", stations)
+
+
+class Transactions:
+    """Wraps the gateway's audit sink and notes the kinds of entries each transaction held."""
+
+    def __init__(self, inner: BatchAuditSink) -> None:
+        self.inner = inner
+        self.kinds: list[list[str]] = []
+
+    def append(self, kind: str, data: Mapping[str, Any], *, at: datetime, **fields: str | None) -> int:
+        return self.append_many([AuditEntry(kind, data, at, **fields)])[0]
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[int]:
+        self.kinds.append([str(e.kind) for e in entries])
+        return self.inner.append_many(entries)
+
+
+async def test_the_directive_is_recorded_with_its_first_chunk(tmp_path: Path) -> None:
+    """directive.created costs no fsync of its own: it goes to disk with the first chunk's command.sent entries,
+    ahead of them, before any frame leaves."""
+    config = make_config(tmp_path, station_configs([f"W{i:03d}" for i in range(COUNT)]))
+    async with running(config) as gw:
+        group = gw.fleet.audit
+        spy = Transactions(group._audit)
+        group._audit = spy
+        stations = await _fan_out(gw, {"id": "droop", "duration_s": 600, "controls": {"freq_droop": DROOP}})
+        _assert_sent_before_answered(gw, "droop", stations)
+        entries = gw.audit.trail("droop")
+    first = next(kinds for kinds in spy.kinds if "directive.created" in kinds)
+    after = first[first.index("directive.created") + 1 :]
+    assert after == ["command.sent"] * 16  # the dispatcher's first chunk
+    created = next(e.seq for e in entries if e.kind == "directive.created")
+    assert all(created < e.seq for e in entries if e.kind == "command.sent")
 
 
 async def test_several_commands_per_station_keep_their_audit_order(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -157,6 +157,7 @@ class AuditLog:
         self.checkpoint_every = checkpoint_every
         self._lock = threading.Lock()
         self._frontier = read_head(conn).frontier
+        self._before_write: list[Callable[[], None]] = []
 
     @classmethod
     def open(cls, db_path: Path, key_dir: Path, *, origin: str = "dergw", checkpoint_every: int = 1000) -> AuditLog:
@@ -195,10 +196,17 @@ class AuditLog:
         entry = AuditEntry(kind, data, at, directive_id, station_id, message_id, signal_id)
         return self.append_many([entry])[0]
 
+    def before_write(self, hook: Callable[[], None]) -> None:
+        """Call `hook` before every append, outside the lock: a group commit (gateway.audit.group) writes what it
+        has buffered first, so entries keep their order whoever appends (the API, the runtime)."""
+        self._before_write.append(hook)
+
     def append_many(self, entries: Sequence[AuditEntry]) -> list[int]:
         """Record several steps in one transaction: all or none, on disk when this returns."""
         if not entries:
             return []
+        for hook in self._before_write:
+            hook()
         with self._lock, self._transaction():
             first = self._frontier.size
             rows = []

@@ -18,7 +18,7 @@ from typing import Any
 from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.fleet import Fleet, StationState
-from gateway.interfaces import DirectiveEvent, UtilityAdapter
+from gateway.interfaces import DirectiveEvent, DirectiveEventKind, UtilityAdapter
 from gateway.model import Alarm, DirectiveState, OutcomeStatus
 from gateway.store import DirectiveRecord, Store
 
@@ -97,11 +97,14 @@ class EventHub:
         record = self._store.directive(event.directive_id)
         if record is None:
             return
-        before = self._in_force
-        self._refresh_in_force()
-        for sid in set(before.controls) | set(self._in_force.controls):
-            if before.controls.get(sid) != self._in_force.controls.get(sid):
-                self._dirty.add(sid)
+        if event.kind is not DirectiveEventKind.RECEIVED:
+            # A directive just received has changed no station yet (its outcomes follow), and recomputing reads
+            # every stored outcome of every live directive: at 10,000 stations that held up the first frame.
+            before = self._in_force
+            self._refresh_in_force()
+            for sid in set(before.controls) | set(self._in_force.controls):
+                if before.controls.get(sid) != self._in_force.controls.get(sid):
+                    self._dirty.add(sid)
         self._publish("directive", {**self._directive_row(record), "event": event.kind.value})
 
     # -- the periodic part -------------------------------------------------------------------------------------
