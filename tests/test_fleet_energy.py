@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.audit import AuditLog
 from gateway.fleet import EnergyPoint, Fleet, energy_between
 from gateway.model import OcppVersion, Target, TargetScope
 from gateway.store import Store
@@ -17,11 +16,6 @@ from gateway.utility import FleetView
 from protocols.ocpp.handlers import report
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-
-
-class NoAudit:
-    def append(self, kind: str, data: Mapping[str, Any], *, at: datetime, **ids: str | None) -> int:
-        return 0
 
 
 def at(minutes: float) -> datetime:
@@ -81,7 +75,8 @@ def test_energy_is_additive_over_adjacent_intervals(steps: list[tuple[int, float
 
 
 def test_fleet_keeps_readings_from_meter_values_and_the_view_samples_them(tmp_path: Path) -> None:
-    fleet = Fleet([("EV-1", ["site"]), ("EV-2", ["site"])], Store(tmp_path / "gw.db"), NoAudit())
+    db = tmp_path / "gw.db"
+    fleet = Fleet([("EV-1", ["site"]), ("EV-2", ["site"])], Store(db), AuditLog.open(db, tmp_path / "certs"))
     for minutes, wh in ((0, 1000.0), (60, 8000.0)):
         for sid in ("EV-1", "EV-2"):
             payload = {"connectorId": 1, "meterValue": [{"timestamp": at(minutes).isoformat(), "sampledValue": [

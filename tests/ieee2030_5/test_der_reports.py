@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from pathlib import Path
 
 import pytest
 
+from gateway.audit import AuditLog
 from gateway.certs import DevPki
 from gateway.fleet import Fleet
-from gateway.interfaces import AuditSink
 from gateway.model import Alarm, OcppVersion, StationCapabilities, Target, TargetScope
 from gateway.store import Store
 from gateway.utility import FleetView
@@ -166,15 +166,11 @@ async def test_without_fleet_data_nothing_is_reported(pki: DevPki) -> None:
         await made.server.stop()
 
 
-class _NoStore:
-    def stations(self) -> list[object]:
-        return []
-
-
-def test_fleet_view_sums_ratings_and_state_per_target() -> None:
+def test_fleet_view_sums_ratings_and_state_per_target(tmp_path: Path) -> None:
     at = datetime(2026, 3, 1, tzinfo=UTC)
+    db = tmp_path / "gw.db"
     registry = Fleet(
-        [("A", ["site1"]), ("B", ["site1"]), ("C", ["site2"])], cast(Store, _NoStore()), cast(AuditSink, None)
+        [("A", ["site1"]), ("B", ["site1"]), ("C", ["site2"])], Store(db), AuditLog.open(db, tmp_path / "certs")
     )
     a, b, c = (registry.stations[s] for s in "ABC")
     a.capabilities = StationCapabilities(
