@@ -224,7 +224,7 @@ async def test_vtn_failing_keeps_directives_and_polling_backs_off_then_recovers(
     adapter, sink = await start_adapter(sleep=ticker.sleep)
     assert len(sink.submitted) == 1
     assert await ticker.waits.get() == 30
-    for status, wait in ((503, 60), (500, 120), (502, 240), (504, 480), (503, 600), (503, 600)):
+    for status, wait in ((503, 60), (500, 120), (404, 240), (409, 480), (502, 600), (504, 600)):
         vtn.outage = status
         ticker.tick()
         assert await ticker.waits.get() == wait  # doubled each time, at most 10 minutes
