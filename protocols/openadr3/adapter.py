@@ -49,6 +49,9 @@ from protocols.openadr3.wire import Event, Notification, Program, WireError, par
 
 log = logging.getLogger(__name__)
 
+#: The longest wait between polls while the VTN keeps failing (5xx, down, timeouts), s.
+MAX_POLL_BACKOFF_S = 600.0
+
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -132,6 +135,8 @@ class OpenAdr3Adapter:
         self.reports_sent: list[dict[str, Any]] = []
         self.report_errors: list[str] = []
         self._wake = asyncio.Event()
+        #: Failed polls in a row (0 after a success): the wait before the next poll doubles with each.
+        self.poll_failures = 0
 
     @property
     def client(self) -> VenClient:
@@ -186,6 +191,12 @@ class OpenAdr3Adapter:
     def health(self) -> LinkHealth:
         return self._health
 
+    def poll_wait_s(self) -> float:
+        """The wait before the next poll: `poll_interval_s`, doubled after each failed poll in a row, at most
+        MAX_POLL_BACKOFF_S (or the interval, when that is longer)."""
+        interval = self.config.poll_interval_s
+        return min(interval * (1 << min(self.poll_failures, 32)), max(interval, MAX_POLL_BACKOFF_S))
+
     def next_report_due(self) -> datetime | None:
         """When the earliest report not yet sent is due (None: none is scheduled)."""
         dues = [
@@ -217,12 +228,15 @@ class OpenAdr3Adapter:
             if sleeper not in done:
                 continue
             if for_poll:
-                poll_at = self._clock.now() + timedelta(seconds=self.config.poll_interval_s)
                 try:
                     await self.poll_once()
+                    self.poll_failures = 0
                 except (aiohttp.ClientError, OpenAdrHttpError, WireError, TimeoutError) as exc:
+                    # What was received stays in force; the VTN is asked again later and later.
+                    self.poll_failures += 1
                     self._health = LinkHealth(ok=False, last_seen=self._health.last_seen, detail=str(exc))
-                    log.warning("openadr3: poll failed: %s", exc)
+                    log.warning("openadr3: poll failed (%d in a row): %s", self.poll_failures, exc)
+                poll_at = self._clock.now() + timedelta(seconds=self.poll_wait_s())
             await self.send_due_reports()
 
     async def _load_programs(self) -> None:

@@ -103,6 +103,8 @@ class Vtn:
         self.exchanges: list[Exchange] = []
         self.deliveries: list[Delivery] = []
         self.tokens_issued = 0
+        #: When set, every request is answered with this status (a VTN failing or behind a broken proxy).
+        self.outage: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -178,7 +180,11 @@ class Vtn:
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         try:
             raw = await request.read() if request.can_read_body else b""
-            response: web.StreamResponse = await handler(request)
+            response: web.StreamResponse
+            if self.outage is not None:
+                response = _problem(self.outage, "Outage", "the VTN is failing (test outage)")
+            else:
+                response = await handler(request)
         except web.HTTPRequestEntityTooLarge:
             raw = b""
             response = _problem(413, "Payload Too Large", f"body exceeds {self._max_body} bytes")

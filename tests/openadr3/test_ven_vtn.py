@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -9,7 +11,7 @@ from gateway.clock import ManualClock
 from gateway.interfaces import DirectiveEvent, DirectiveEventKind
 from protocols.openadr3.spec import OpenAdrVersion
 from protocols.openadr3.vtn import Vtn
-from tests.openadr3.conftest import StartAdapter, event_body, make_program
+from tests.openadr3.conftest import StartAdapter, Ticker, event_body, make_program
 
 LIMIT = [{"type": "IMPORT_CAPACITY_LIMIT", "values": [7.5]}]
 KW = [{"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "IMPORT_CAPACITY_LIMIT", "units": "KW"}]
@@ -200,3 +202,41 @@ async def test_vtn_refuses_bad_credentials_tokens_and_oversized_bodies(vtn: Vtn,
         clock.advance(601)
         async with http.get(f"{vtn.url}/programs", headers=headers) as r:
             assert r.status == refused
+
+
+async def test_vtn_failing_keeps_directives_and_polling_backs_off_then_recovers(
+    vtn: Vtn, start_adapter: StartAdapter
+) -> None:
+    class Recording(Ticker):
+        """Each wait the loop asks for, in order, for the test to await."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.waits: asyncio.Queue[float] = asyncio.Queue()
+
+        async def sleep(self, seconds: float) -> None:
+            self.waits.put_nowait(seconds)
+            await super().sleep(seconds)
+
+    program = await make_program(vtn)
+    await vtn.create("events", event_body(vtn, program["id"], LIMIT))
+    ticker = Recording()
+    adapter, sink = await start_adapter(sleep=ticker.sleep)
+    assert len(sink.submitted) == 1
+    assert await ticker.waits.get() == 30
+    for status, wait in ((503, 60), (500, 120), (404, 240), (409, 480), (502, 600), (504, 600)):
+        vtn.outage = status
+        ticker.tick()
+        assert await ticker.waits.get() == wait  # doubled each time, at most 10 minutes
+        assert not adapter.health().ok
+        assert str(status) in (adapter.health().detail or "")
+    assert adapter.poll_failures == 6
+    assert sink.cancelled == []  # nothing received is withdrawn while the VTN cannot be read
+    assert len(sink.submitted) == 1
+    vtn.outage = None
+    ticker.tick()
+    assert await ticker.waits.get() == 30  # back to the normal interval once a poll succeeds
+    assert adapter.health().ok
+    assert adapter.poll_failures == 0
+    assert sink.cancelled == []
+    assert len(sink.submitted) == 1  # the same event again: nothing new to submit
