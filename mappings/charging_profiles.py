@@ -494,7 +494,9 @@ def _render(
         "chargingProfileKind": "Dynamic" if profile.dynamic else "Absolute",
         "chargingSchedule": [schedule],
     }
-    if profile.dynamic and not directive.is_default:
+    if not directive.is_default and (profile.dynamic or directive.duration_s is not None):
+        # A time-bounded profile says so in its validity too: K01.FR.06 forbids two profiles of one stack level,
+        # purpose and EVSE with overlapping validity, so consecutive intervals of an event need disjoint windows.
         charging_profile["validFrom"] = timestamp(start)
         end = directive.end(now)
         if end is not None:

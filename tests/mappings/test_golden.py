@@ -99,6 +99,9 @@ def test_central_setpoint_clamped_by_export_limit_and_shared_over_evses() -> Non
                     "duration": 900,
                 }
             ],
+            # Validity as long as the directive (K01.FR.06: consecutive intervals need disjoint windows).
+            "validFrom": "2026-01-02T04:00:00Z",
+            "validTo": "2026-01-02T04:15:00Z",
         },
     }
     assert tx_default.controls == ("active_power_setpoint_w", "export_limit_w")
@@ -123,6 +126,8 @@ def test_central_setpoint_clamped_by_export_limit_and_shared_over_evses() -> Non
                     "randomizedDelay": 120,
                 }
             ],
+            "validFrom": "2026-01-02T04:00:00Z",
+            "validTo": "2026-01-02T04:15:00Z",
         },
     }
     assert result.unsupported == ()

@@ -85,8 +85,6 @@ async def test_event_becomes_profiles_at_each_interval_and_usage_reaches_the_vtn
                 if event.kind in (DirectiveEventKind.STARTED, DirectiveEventKind.COMPLETED):
                     seen.append((event.directive_id, event.kind, event.at))
                 if event.kind is DirectiveEventKind.STARTED and event.directive_id == ids[-1]:
-                    # Only the last interval's profile is held: the intervals' profiles share purpose and stackLevel
-                    # and replace each other on the station (see the strict xfail in tests/openadr3).
                     # The last interval is in force: each station draws its limit, and the fleet reports it.
                     assert [s.power_w() for s in sims.values()] == [limits[-1]] * len(sims)
                     await asyncio.gather(*(s.send_meter_values() for s in sims.values()))

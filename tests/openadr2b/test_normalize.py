@@ -317,7 +317,11 @@ def test_every_interval_is_a_valid_directive_or_a_reason(
         end = directive.end(NOW)
         assert end is None or end > NOW
         limit = directive.controls.import_limit_w
-        assert limit is None or 0 <= limit <= max(CONFIG.reference_import_w or 0, baseline or 0)
+        assert limit is None or limit >= 0
+        if limit is not None and signal[1] != "x-loadControlSetpoint":
+            # Shares and offsets scale the reference or the baseline; only a setpoint states its own power (which
+            # may exceed the reference: Hypothesis found 101 kW against a 100 kW reference).
+            assert limit <= max(CONFIG.reference_import_w or 0, baseline or 0)
     assert len(result.directives) + len(result.rejected) <= len(values)
     assert all(r.code and r.reason for r in result.rejected)
 

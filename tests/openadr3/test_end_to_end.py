@@ -80,11 +80,6 @@ async def test_multi_interval_event_becomes_profiles_that_start_at_each_boundary
     await _three_quarters(vtn, tmp_path, held=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the intervals' profiles share purpose and stackLevel, so each replaces the one before on the station "
-    "(K01.FR.05; docs/dispatch.md 'Not done yet'): only the last interval's limit is held",
-)
 async def test_multi_interval_event_limits_are_all_held_and_take_effect(vtn: Vtn, tmp_path: Path) -> None:
     await _three_quarters(vtn, tmp_path, held=True)
 
@@ -142,6 +137,8 @@ async def _three_quarters(vtn: Vtn, tmp_path: Path, *, held: bool) -> None:
         await asyncio.gather(*(s.send_meter_values() for s in sims.values()))
         for i, (start, kw) in enumerate(zip(starts, STEPS_KW, strict=True)):
             clock.set(start)
+            # Stations meter at the boundary, then the gateway completes the interval before and reports it.
+            await asyncio.gather(*(s.send_meter_values() for s in sims.values()))
             await gw.dispatcher.tick()
             assert [_state(gw, r.directive.id) for r in records] == (
                 ["completed"] * i + ["active"] + ["scheduled"] * (len(STEPS_KW) - i - 1)

@@ -49,6 +49,18 @@ class StoredProfile:
         return schedule if isinstance(schedule, list) else [schedule]
 
 
+def _validity(stored: StoredProfile) -> tuple[datetime | None, datetime | None]:
+    raw_from, raw_to = stored.profile.get("validFrom"), stored.profile.get("validTo")
+    return (parse_time(raw_from) if raw_from else None, parse_time(raw_to) if raw_to else None)
+
+
+def _overlap(a: StoredProfile, b: StoredProfile) -> bool:
+    """Whether two profiles' validity periods overlap (an absent bound is open)."""
+    a_from, a_to = _validity(a)
+    b_from, b_to = _validity(b)
+    return (a_to is None or b_from is None or b_from < a_to) and (b_to is None or a_from is None or a_from < b_to)
+
+
 @dataclass(frozen=True, slots=True)
 class Rates:
     """What the EVSE's profiles allow at one instant, in W: a cap and, for CentralSetpoint, a setpoint."""
@@ -103,8 +115,12 @@ class ProfileStore:
             p
             for p in self.profiles
             if p.profile_id != stored.profile_id
-            and (p.evse_id, p.purpose, p.stack_level) != (evse_id, stored.purpose, stored.stack_level)
-        ]  # K01.FR.05: same id, or same EVSE, purpose and stack level, is replaced
+            and not (
+                (p.evse_id, p.purpose, p.stack_level) == (evse_id, stored.purpose, stored.stack_level)
+                and (self.version is OcppVersion.V16 or _overlap(p, stored))
+            )
+        ]  # K01.FR.05: same id is replaced; same EVSE, purpose and stack level too where validity overlaps (2.x
+        # K01.FR.06; 1.6 replaces on stack level and purpose alone)
         self.profiles.append(stored)
         return None
 
@@ -155,6 +171,9 @@ class ProfileStore:
     def _winning_period(self, purpose: str, evse_id: int, now: datetime) -> tuple[dict[str, Any], str, int] | None:
         """The current period of the highest stack level of `purpose` on `evse_id` that has one at `now`."""
         for stored in sorted(self.find(evse_id=evse_id, purpose=purpose), key=lambda p: -p.stack_level):
+            valid_from, valid_to = _validity(stored)
+            if (valid_from is not None and now < valid_from) or (valid_to is not None and now >= valid_to):
+                continue
             schedule = stored.schedules()[0]
             start = parse_time(schedule["startSchedule"]) if "startSchedule" in schedule else stored.received
             elapsed = (now - start).total_seconds()

@@ -339,23 +339,26 @@ class SimStation:
             except (TimeoutError, CsmsCallError):
                 continue
 
-    def power_w(self, evse_id: int = 1) -> float:
-        """What the EVSE draws now: the EV's demand shaped by the charging profiles in force."""
-        now = self.clock.now()
-        demand = self.power_profile(now) if callable(self.power_profile) else self.power_profile
+    def power_w(self, evse_id: int = 1, at: datetime | None = None) -> float:
+        """What the EVSE draws now (or `at`): the EV's demand shaped by the charging profiles in force then."""
+        when = at or self.clock.now()
+        demand = self.power_profile(when) if callable(self.power_profile) else self.power_profile
         if not self.available:
             return 0.0
-        return self.rates(evse_id).power(demand)
+        return self.profiles.rates(evse_id, when).power(demand)
 
     def rates(self, evse_id: int = 1) -> Rates:
         return self.profiles.rates(evse_id, self.clock.now())
 
     def _sample(self, evse_id: int) -> Payload:
-        """One meter value: energy integrated since the last sample at the present power."""
+        """One meter value: energy since the last sample at the power drawn over that span (the power in force
+        at its start: tests meter at the boundaries where profiles change), and the present power."""
         now = self.clock.now()
         power = self.power_w(evse_id)
-        elapsed = (now - (self._last_meter or now)).total_seconds()
-        self.energy_wh[evse_id] = self.energy_wh.get(evse_id, 0.0) + max(power, 0.0) * elapsed / 3600
+        since = self._last_meter or now
+        drawn = self.power_w(evse_id, since)
+        elapsed = (now - since).total_seconds()
+        self.energy_wh[evse_id] = self.energy_wh.get(evse_id, 0.0) + max(drawn, 0.0) * elapsed / 3600
         energy = round(self.energy_wh[evse_id], 1)
         values = [("Energy.Active.Import.Register", energy, "Wh"), ("Power.Active.Import", max(power, 0.0), "W")]
         if power < 0:
