@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.fleet import Fleet, StationState
 from gateway.interfaces import DirectiveEvent, DirectiveEventKind, UtilityAdapter
-from gateway.model import Alarm, DirectiveState, OutcomeStatus
+from gateway.model import Alarm, Directive, DirectiveState, OutcomeStatus, StationOutcome
 from gateway.store import DirectiveRecord, Store
 
 #: Directive states whose controls are (or are about to be) on the stations.
@@ -51,6 +51,19 @@ class _InForce:
     limit_w: dict[str, float] = field(default_factory=dict)
 
 
+def _applied(directive: Directive, outcomes: Iterable[StationOutcome]) -> dict[str, tuple[str, float | None]]:
+    """Per station, the controls one directive applied there (accepted commands) and its import limit if applied."""
+    held: dict[str, tuple[str, float | None]] = {}
+    for outcome in outcomes:
+        if outcome.status not in _APPLIED:
+            continue
+        applied = sorted({c for cmd in outcome.commands if cmd.status is OutcomeStatus.ACCEPTED for c in cmd.controls})
+        if applied:
+            limit = directive.controls.import_limit_w if "import_limit_w" in applied else None
+            held[outcome.station_id] = (f"{directive.id}: {', '.join(applied)}", limit)
+    return held
+
+
 class EventHub:
     def __init__(
         self,
@@ -76,9 +89,13 @@ class EventHub:
         self._samples: deque[dict[str, Any]] = deque(maxlen=history)
         self._alarms: deque[dict[str, Any]] = deque(maxlen=100)
         self._in_force = _InForce()
+        #: Per live directive, what it applies per station: (controls text, import limit), from its outcomes.
+        self._held: dict[str, dict[str, tuple[str, float | None]]] = {}
         self._links: list[dict[str, Any]] = []
         self._checkpoint: dict[str, Any] = {}
-        self._refresh_in_force()
+        for record in self._store.directives(states=_LIVE):
+            self._held[record.directive.id] = _applied(record.directive, self._store.outcomes(record.directive.id))
+        self._in_force = self._merge()
 
     # -- sources -----------------------------------------------------------------------------------------------
 
@@ -98,10 +115,14 @@ class EventHub:
         if record is None:
             return
         if event.kind is not DirectiveEventKind.RECEIVED:
-            # A directive just received has changed no station yet (its outcomes follow), and recomputing reads
-            # every stored outcome of every live directive: at 10,000 stations that held up the first frame.
+            # Only this directive's part changes, and the event carries its outcomes: nothing is read back from the
+            # store (reading every live directive's outcomes held up fan-outs at 10,000 stations).
             before = self._in_force
-            self._refresh_in_force()
+            if record.state in _LIVE:
+                self._held[record.directive.id] = _applied(record.directive, event.outcomes)
+            else:
+                self._held.pop(record.directive.id, None)
+            self._in_force = self._merge()
             for sid in set(before.controls) | set(self._in_force.controls):
                 if before.controls.get(sid) != self._in_force.controls.get(sid):
                     self._dirty.add(sid)
@@ -188,26 +209,15 @@ class EventHub:
 
     # -- rows --------------------------------------------------------------------------------------------------
 
-    def _refresh_in_force(self) -> None:
-        """Recompute what every station holds from the live directives and their stored outcomes."""
+    def _merge(self) -> _InForce:
+        """What every station holds, from each live directive's part (lowest import limit wins)."""
         in_force = _InForce()
-        for record in self._store.directives(states=_LIVE):
-            controls = record.directive.controls
-            for outcome in self._store.outcomes(record.directive.id):
-                if outcome.status not in _APPLIED:
-                    continue
-                applied = sorted(
-                    {c for cmd in outcome.commands if cmd.status is OutcomeStatus.ACCEPTED for c in cmd.controls}
-                )
-                if not applied:
-                    continue
-                in_force.controls.setdefault(outcome.station_id, []).append(
-                    f"{record.directive.id}: {', '.join(applied)}"
-                )
-                if "import_limit_w" in applied and controls.import_limit_w is not None:
-                    held = in_force.limit_w.get(outcome.station_id, controls.import_limit_w)
-                    in_force.limit_w[outcome.station_id] = min(held, controls.import_limit_w)
-        self._in_force = in_force
+        for held in self._held.values():
+            for station_id, (text, limit) in held.items():
+                in_force.controls.setdefault(station_id, []).append(text)
+                if limit is not None:
+                    in_force.limit_w[station_id] = min(in_force.limit_w.get(station_id, limit), limit)
+        return in_force
 
     def _station_row(self, s: StationState) -> dict[str, Any]:
         alarm = s.last_alarm
