@@ -90,6 +90,8 @@ class StationState:
     capabilities_ready: asyncio.Event = field(default_factory=asyncio.Event)
     power_w: float | None = None
     power_at: datetime | None = None
+    #: Latest power per meter (0 = main meter, n = EVSE n), W and when.
+    power_by_meter: dict[int, tuple[float, datetime]] = field(default_factory=dict)
     #: Latest reactive power (var, + absorbing), grid frequency (Hz) and per-phase power (W), where metered.
     vars: float | None = None
     hz: float | None = None
@@ -224,9 +226,21 @@ class Fleet:
             listener(station_id)
         self._changed(station_id)
 
-    def station_power(self, station_id: str, watts: float, at: datetime) -> None:
+    def station_power(self, station_id: str, watts: float, at: datetime, *, meter: int | None = None) -> None:
+        """The station's power is its main meter's reading, or the sum over its EVSEs when those are newer
+        (stations send one MeterValues per EVSE); an unknown meter counts as the last EVSE heard from, or the
+        whole station when none has been."""
         state = self.stations[station_id]
-        state.power_w, state.power_at, state.last_seen = watts, at, at
+        evses = [k for k in state.power_by_meter if k > 0]
+        key = meter if meter is not None else (max(evses, key=lambda k: state.power_by_meter[k][1]) if evses else 0)
+        state.power_by_meter[key] = (watts, at)
+        main = state.power_by_meter.get(0)
+        latest_evse = max((t for k, (_, t) in state.power_by_meter.items() if k > 0), default=None)
+        if main is not None and (latest_evse is None or main[1] >= latest_evse):
+            total = main[0]
+        else:
+            total = sum(w for k, (w, _) in state.power_by_meter.items() if k > 0)
+        state.power_w, state.power_at, state.last_seen = total, at, at
         self._changed(station_id)
 
     def station_measured(

@@ -60,7 +60,10 @@ class StationEvents(Protocol):
 
     def station_capabilities(self, station_id: str, caps: StationCapabilities, at: datetime) -> None: ...
 
-    def station_power(self, station_id: str, watts: float, at: datetime) -> None: ...
+    def station_power(self, station_id: str, watts: float, at: datetime, *, meter: int | None = None) -> None:
+        """Active power (W, + import) read by one of the station's meters (connector/EVSE id, 0 = main meter,
+        None = unknown)."""
+        ...
 
     def station_energy(
         self, station_id: str, meter: int, import_wh: float | None, export_wh: float | None, at: datetime

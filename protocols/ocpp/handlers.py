@@ -180,18 +180,24 @@ def _stamp(value: Any, now: datetime) -> datetime:
     return now if at.tzinfo is None or at > now else at
 
 
+def meter_of(version: OcppVersion, action: str, payload: Mapping[str, Any]) -> int | None:
+    """Which meter a MeterValues/TransactionEvent reads: the 1.6 connectorId or 2.x evseId (0 = the station's main
+    meter); None when unknown (a TransactionEvent without `evse`, allowed after a transaction's first event)."""
+    if action == "MeterValues":
+        meter = payload.get("connectorId" if version is OcppVersion.V16 else "evseId", 0)
+        return meter if isinstance(meter, int) else 0
+    if action == "TransactionEvent":
+        found = (payload.get("evse") or {}).get("id")
+        return found if isinstance(found, int) else None
+    return None
+
+
 def energy_from(version: OcppVersion, action: str, payload: Mapping[str, Any], now: datetime) -> EnergyReading | None:
     """The last meter value's import/export energy registers (phase-less, Wh) from MeterValues or TransactionEvent,
     None when the message has none. 1.6 `unit` Wh/kWh (default Wh); 2.x `unitOfMeasure` {unit, multiplier}."""
-    if action == "MeterValues":
-        meter = payload.get("connectorId" if version is OcppVersion.V16 else "evseId", 0)
-    elif action == "TransactionEvent":
-        # Without `evse` (allowed after a transaction's first event) the meter is unknown: taking it for the main
-        # meter (0) would mix an EVSE register with the station's.
-        meter = (payload.get("evse") or {}).get("id")
-        if meter is None:
-            return None
-    else:
+    # An unknown meter is skipped: taking it for the main meter (0) would mix an EVSE register with the station's.
+    meter = meter_of(version, action, payload)
+    if meter is None:
         return None
     found: EnergyReading | None = None
     for mv in payload.get("meterValue", []):
@@ -260,7 +266,7 @@ def report(
         return
     power = power_from(version, action, payload)
     if power is not None:
-        events.station_power(station_id, power, now)
+        events.station_power(station_id, power, now, meter=meter_of(version, action, payload))
     measured = measurements_from(version, action, payload)
     if measured is not None:
         events.station_measured(station_id, measured.vars, measured.hz, measured.phase_w, now)
