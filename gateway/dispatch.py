@@ -150,9 +150,7 @@ class Dispatcher:
         await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
         self._runs[directive.id] = asyncio.create_task(self._fanout(directive, number, stations, now))
         self._audit.schedule()
-        record = self._store.directive(directive.id)
-        assert record is not None
-        return record
+        return DirectiveRecord(number, directive, DirectiveState.RECEIVED, now, now)
 
     async def change(self, directive: Directive) -> DirectiveRecord:
         """A utility changed a directive it sent before (same id).
@@ -191,9 +189,7 @@ class Dispatcher:
         self._runs[directive.id] = asyncio.create_task(
             self._fanout(directive, previous.number, stations, previous.created, previous.directive, dropped)
         )
-        record = self._store.directive(directive.id)
-        assert record is not None
-        return record
+        return DirectiveRecord(previous.number, directive, DirectiveState.RECEIVED, previous.created, now)
 
     async def wait(self, directive_id: str) -> list[StationOutcome]:
         """Outcomes once the fan-out of `directive_id` has finished."""

@@ -133,10 +133,6 @@ class OcppServer:
         conn = self._stations.get(station_id)
         return conn is not None and not conn.closed
 
-    def version(self, station_id: str) -> OcppVersion | None:
-        conn = self._stations.get(station_id)
-        return conn.version if conn is not None and not conn.closed else None
-
     async def call(
         self, station_id: str, action: str, payload: dict[str, Any], *, timeout: float, message_id: str | None = None
     ) -> Reply:

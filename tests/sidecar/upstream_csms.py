@@ -16,6 +16,7 @@ from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
+from ocpp.charge_point import ChargePoint as BaseChargePoint
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call_result as result16
@@ -33,8 +34,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-class UpstreamStation(ChargePoint):  # type: ignore[misc]
-    """The CSMS side of one proxied station connection."""
+class _Recorded(BaseChargePoint):  # type: ignore[misc]
+    """Records every frame in both directions, for the byte-for-byte assertions (both OCPP versions)."""
 
     def __init__(self, station_id: str, ws: ServerConnection, csms: UpstreamCsms) -> None:
         super().__init__(station_id, ws, response_timeout=10)
@@ -48,6 +49,10 @@ class UpstreamStation(ChargePoint):  # type: ignore[misc]
     async def _send(self, message: str) -> None:
         self.csms.record(self.id, "out", message)
         await super()._send(message)
+
+
+class UpstreamStation(_Recorded, ChargePoint):  # type: ignore[misc]
+    """The CSMS side of one proxied station connection."""
 
     @on("BootNotification")  # type: ignore[untyped-decorator]
     def boot(self, **_: Any) -> Any:
@@ -88,21 +93,8 @@ class UpstreamStation(ChargePoint):  # type: ignore[misc]
         return call_result.NotifyDERStartStop()
 
 
-class UpstreamStation16(ChargePoint16):  # type: ignore[misc]
+class UpstreamStation16(_Recorded, ChargePoint16):  # type: ignore[misc]
     """The CSMS side of one proxied OCPP 1.6 station connection; transaction ids count from 1000."""
-
-    def __init__(self, station_id: str, ws: ServerConnection, csms: UpstreamCsms) -> None:
-        super().__init__(station_id, ws, response_timeout=10)
-        self.csms = csms
-        self.ws = ws
-
-    async def route_message(self, raw_msg: str) -> None:
-        self.csms.record(self.id, "in", raw_msg)
-        await super().route_message(raw_msg)
-
-    async def _send(self, message: str) -> None:
-        self.csms.record(self.id, "out", message)
-        await super()._send(message)
 
     @on("BootNotification")  # type: ignore[untyped-decorator]
     def boot(self, **_: Any) -> Any:
