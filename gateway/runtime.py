@@ -25,6 +25,7 @@ from gateway.fleet import Fleet
 from gateway.interfaces import AuditSink, LinkHealth, UtilityAdapter
 from gateway.metrics import MeteredAudit, Metrics
 from gateway.model import Directive, OcppVersion, StationOutcome
+from gateway.sharing import Sharing
 from gateway.store import DirectiveRecord, Store
 from gateway.tls import client_context, server_context
 from gateway.utility import AlarmRelay, EventRouter, FleetView, RuntimeSink
@@ -53,6 +54,11 @@ class ConfiguredStations:
     def check_password(self, station_id: str, password: str) -> bool:
         station = self._stations.get(station_id)
         return bool(station and station.password_hash and verify_password(password, station.password_hash))
+
+    def rating(self, station_id: str) -> tuple[float | None, float | None]:
+        """Configured (max_w, min_w) for sharing aggregate limits (gateway.sharing)."""
+        station = self._stations.get(station_id)
+        return (station.max_w, station.min_w) if station else (None, None)
 
     def versions(self, station_id: str) -> Sequence[OcppVersion]:
         station = self._stations.get(station_id)
@@ -105,6 +111,8 @@ class Gateway:
     #: The configuration file, when the gateway was started from one: station reloads re-read it.
     source: Path | None
     _api_runner: web.AppRunner
+    #: Aggregate targets: shares of `total` directives (docs/dispatch.md).
+    sharing: Sharing
     _api_site: web.TCPSite | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -160,6 +168,7 @@ class Gateway:
         view = FleetView(fleet)
         built = [a(view) if callable(a) else a for a in [*configured_adapters(config, clock), *adapters]]
         dispatcher.on_event(EventRouter(store, built))
+        sharing = Sharing(fleet, store, dispatcher, clock, directory.rating)
         alarms = AlarmRelay(built, clock)
         fleet.on_alarm(alarms.add)
         recent = RecentAlarms()
@@ -194,7 +203,7 @@ class Gateway:
         runner = web.AppRunner(app, access_log=None)
         gateway = cls(
             config, clock, store, log_, fleet, ocpp, dispatcher, built, sink, alarms, directory, metrics, source,
-            runner,
+            runner, sharing,
         )  # fmt: skip
         return gateway
 
