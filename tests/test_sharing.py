@@ -263,3 +263,43 @@ async def test_a_refused_decrease_holds_the_raise_back(tmp_path: Path) -> None:
         assert held_back["reason"] == "raises held back"
         assert held_back["order"] == [["D21", "import_limit_w", 3_667]]
         _exposure_never_exceeds(gw, "site-cap", CAP)
+
+
+async def test_a_changed_cap_goes_out_lowered_and_is_raised_once_answered(tmp_path: Path) -> None:
+    """The utility raises the cap from 22 to 33 kW: the new version goes out with the shares as they are (no
+    station gets more before every station answered), then A and B are raised to their ratings. Lowered to 11 kW:
+    the new version itself carries the lower shares (B at its minimum), and nothing follows."""
+    specs = [("A21", V21), ("B201", V201)]
+    async with site(tmp_path, specs) as (gw, sims):
+        for sim in sims.values():
+            await _plug_in(gw, sim)
+        await gw.submit(_site_cap())
+        await gw.outcomes("site-cap")
+        await _settled(gw)
+        mark = max(e.seq for e in _wire(gw, "site-cap"))
+        await gw.dispatcher.change(_site_cap(cap=33_000))
+        await gw.outcomes("site-cap")
+        await _settled(gw)
+        assert gw.sharing.shares("site-cap")["import_limit_w"] == {"A21": 22_000, "B201": 11_000}
+        after = [e for e in _wire(gw, "site-cap") if e.seq > mark]
+        sent = [e for e in after if e.kind == "command.sent"]
+        limits = [(e.station_id, _limit_w(gw, e.station_id or "", e.data["frame"][3])) for e in sent]
+        assert sorted(limits[:2]) == [("A21", 14_666), ("B201", 7_333)]  # the new version, shares unchanged
+        assert sorted(limits[2:]) == [("A21", 22_000), ("B201", 11_000)]
+        fanout = {e.message_id for e in sent[:2]}
+        answers = [e.seq for e in after if e.kind == "station.answer" and e.message_id in fanout]
+        assert len(answers) == 2
+        assert max(answers) < min(e.seq for e in sent[2:])  # raised only once the new version was answered
+        assert [d["reason"] for d in _decisions(gw, "site-cap")[-2:]] == ["changed", "changed"]
+
+        mark = max(e.seq for e in _wire(gw, "site-cap"))
+        await gw.dispatcher.change(_site_cap(cap=11_000))
+        await gw.outcomes("site-cap")
+        await _settled(gw)
+        after = [e for e in _wire(gw, "site-cap") if e.seq > mark and e.kind == "command.sent"]
+        assert sorted((e.station_id, _limit_w(gw, e.station_id or "", e.data["frame"][3])) for e in after) == [
+            ("A21", 6_860),  # B at its 4.14 kW minimum (6 A x 230 V x 3), A the rest
+            ("B201", 4_140),
+        ]
+        _exposure_never_exceeds(gw, "site-cap", 33_000)
+        assert abs(sims["A21"].power_w() - 6_860) < 1.0
