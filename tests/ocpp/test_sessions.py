@@ -52,22 +52,26 @@ def test_the_registry_follows_transactions_by_id_across_evses(tmp_path: Path) ->
     """A later TransactionEvent and a 1.6 StopTransaction name only the transaction: the registry knows its EVSE."""
     db = tmp_path / "gw.db"
     fleet = Fleet([("S21", []), ("S16", [])], Store(db), AuditLog.open(db, tmp_path / "certs"))
+
+    def charging(station_id: str) -> bool:
+        return fleet.stations[station_id].charging
+
     fleet.station_session("S21", 1, "T-1", True, T0)
     fleet.station_session("S21", 2, "T-2", True, T0)
     fleet.station_session("S21", None, "T-1", False, T0)
     assert fleet.stations["S21"].sessions == {2: "T-2"}
     fleet.station_session("S21", None, "unknown", False, T0)  # a transaction it never saw start: nothing
-    assert fleet.stations["S21"].charging
+    assert charging("S21")
     fleet.station_session("S21", None, "T-2", False, T0)
-    assert not fleet.stations["S21"].charging
+    assert not charging("S21")
 
     start = {"connectorId": 1, "idTag": "EV", "meterStart": 0, "timestamp": "2026-06-01T12:00:00Z"}
     begun = session_change(V16, "StartTransaction", start)
     assert begun is not None
     fleet.station_session("S16", begun.evse, begun.transaction, begun.present, T0)
-    assert fleet.stations["S16"].charging
+    assert charging("S16")
     stop = {"transactionId": transaction_id_16(start), "meterStop": 10, "timestamp": "2026-06-01T13:00:00Z"}
     ended = session_change(V16, "StopTransaction", stop)
     assert ended is not None
     fleet.station_session("S16", ended.evse, ended.transaction, ended.present, T0)
-    assert not fleet.stations["S16"].charging
+    assert not charging("S16")
