@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -168,7 +169,12 @@ class Gateway:
         view = FleetView(fleet)
         built = [a(view) if callable(a) else a for a in [*configured_adapters(config, clock), *adapters]]
         dispatcher.on_event(EventRouter(store, built))
-        sharing = Sharing(fleet, store, dispatcher, clock, directory.rating)
+
+        def last_decision(directive_id: str) -> dict[str, Any] | None:
+            decided = log_.query(directive_id=directive_id, kind="allocation.decided")
+            return dict(decided[-1].data) if decided else None
+
+        sharing = Sharing(fleet, store, dispatcher, clock, directory.rating, last_decision)
         alarms = AlarmRelay(built, clock)
         fleet.on_alarm(alarms.add)
         recent = RecentAlarms()

@@ -50,12 +50,25 @@ class _Aggregate:
     held: Table
     reasons: list[str] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    #: A fan-out of a changed version is sending `allowed`: what it delivers is held.
+    fanout: bool = False
 
 
 class Sharing:
     """Shares of every live aggregate directive, kept in memory and re-decided as the fleet changes."""
 
-    def __init__(self, fleet: Fleet, store: Store, dispatcher: Dispatcher, clock: Clock, ratings: Ratings) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        store: Store,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        ratings: Ratings,
+        history: Callable[[str], Mapping[str, Any] | None] = lambda _: None,
+    ) -> None:
+        """`history(directive_id)` is the data of the directive's last `allocation.decided` entry, if any: after a
+        restart, stations not back yet are counted at what they were last sent."""
+        self._history = history
         self._fleet = fleet
         self._store = store
         self._dispatcher = dispatcher
@@ -91,7 +104,7 @@ class Sharing:
         """The shares of `directive`, decided now if it is new or its caps or stations changed."""
         caps = {name: value for name in LIMITS if (value := getattr(directive.controls, name)) is not None}
         stations = self._stations(directive)
-        aggregate = self._aggregates.get(directive.id)
+        aggregate = self._aggregates.get(directive.id) or self._restored(directive.id)
         if aggregate is not None and aggregate.caps == caps and aggregate.stations == stations:
             return aggregate
         shares, members = self._decide(caps, stations, {} if aggregate is None else aggregate.held)
@@ -101,15 +114,34 @@ class Sharing:
             self._aggregates[directive.id] = aggregate
             self._audit(directive.id, "received", caps, members, {}, shares, shares)
             return aggregate
-        # Changed caps or stations: the fan-out of the new version only lowers; raises follow once it is answered.
+        # Changed caps or stations (or shares restored after a restart): what goes out now only lowers; raises
+        # follow once it is answered.
+        reason = "restored" if not aggregate.caps else "changed"
         aggregate.caps, aggregate.stations = caps, stations
         aggregate.allowed = {
             name: {sid: min(share, aggregate.held.get(name, {}).get(sid, 0.0)) for sid, share in table.items()}
             for name, table in shares.items()
         }
         aggregate.held = {name: aggregate.held.get(name, {}) for name in caps}
-        self._audit(directive.id, "changed", caps, members, {}, shares, aggregate.allowed)
-        self._schedule(aggregate, "changed")
+        self._audit(directive.id, reason, caps, members, aggregate.held, shares, aggregate.allowed)
+        aggregate.fanout = reason == "changed"
+        self._schedule(aggregate, reason)
+        return aggregate
+
+    def _restored(self, directive_id: str) -> _Aggregate | None:
+        """The shares last decided before a restart, each station counted at the larger of what it held and what it
+        was sent then; with no caps, so they are decided again at once."""
+        last = self._history(directive_id)
+        if last is None:
+            return None
+        sent: Table = last.get("sent", {})
+        previous: Table = last.get("previous", {})
+        held = {
+            name: {sid: max(w, previous.get(name, {}).get(sid, 0.0)) for sid, w in table.items()}
+            for name, table in sent.items()
+        }
+        aggregate = _Aggregate(directive_id, {}, [], {n: dict(t) for n, t in sent.items()}, held)
+        self._aggregates[directive_id] = aggregate
         return aggregate
 
     def _stations(self, directive: Directive) -> list[str]:
@@ -145,7 +177,7 @@ class Sharing:
             reserved = {s.id: held.get(name, {}).get(s.id, 0.0) for s in states if not self._ready(s)}
             of_name = [self._member(s, name) for s in ready]
             table = allocate(max(0.0, cap - sum(reserved.values())), of_name)
-            shares[name] = {sid: math.floor(w) for sid, w in {**reserved, **table}.items()}
+            shares[name] = {sid: _watts(w) for sid, w in {**reserved, **table}.items()}
             members.extend(
                 {"limit": name, "station": m.station_id, "max_w": m.max_w, "min_w": m.min_w, "charging": m.charging}
                 for m in of_name
@@ -163,13 +195,13 @@ class Sharing:
         sent: Table,
         order: list[tuple[str, str, float]] | None = None,
     ) -> None:
-        data: dict[str, Any] = {
+        data: dict[str, Any] = {  # copies: the entry is written on the next turn, the tables change meanwhile
             "reason": reason,
             "caps": dict(caps),
             "members": members,
-            "previous": previous,
-            "shares": shares,
-            "sent": sent,
+            "previous": _copy(previous),
+            "shares": _copy(shares),
+            "sent": _copy(sent),
         }
         if order is not None:
             data["order"] = [list(step) for step in order]
@@ -202,7 +234,8 @@ class Sharing:
     async def _run(self, aggregate: _Aggregate) -> None:
         while aggregate.reasons:
             outcomes = await self._dispatcher.wait(aggregate.directive_id)  # its fan-out first
-            for outcome in outcomes:  # what the fan-out delivered is held
+            delivered, aggregate.fanout = aggregate.fanout, False
+            for outcome in outcomes if delivered else ():  # what the changed version's fan-out delivered is held
                 if outcome.status in _CONFIRMED:
                     for name, table in aggregate.allowed.items():
                         if outcome.station_id in table:
@@ -240,7 +273,7 @@ class Sharing:
         # 2. Increases, within the room the confirmed decreases left.
         raised = {name: fit_raises(caps[name], held.get(name, {}), wanted[name]) for name in wanted}
         for name, table in raised.items():
-            aggregate.allowed.setdefault(name, {}).update({sid: math.floor(w) for sid, w in table.items()})
+            aggregate.allowed.setdefault(name, {}).update({sid: _watts(w) for sid, w in table.items()})
         short = [(sid, n, aggregate.allowed[n][sid]) for n, t in raised.items() for sid in t if t[sid] < wanted[n][sid]]
         if short:  # a decrease was not confirmed: those stations still count at what they held
             self._audit(
@@ -258,3 +291,12 @@ class Sharing:
                 mine = aggregate.held.setdefault(name, {})
                 sent = table.get(sid, 0.0)
                 mine[sid] = sent if confirmed else max(sent, mine.get(sid, 0.0))
+
+
+def _copy(table: Table) -> Table:
+    return {name: dict(values) for name, values in table.items()}
+
+
+def _watts(value: float) -> int:
+    """Whole watts, rounded down (so shares never add up to more than the cap), ignoring float noise."""
+    return math.floor(value + 1e-6)

@@ -303,3 +303,43 @@ async def test_a_changed_cap_goes_out_lowered_and_is_raised_once_answered(tmp_pa
         ]
         _exposure_never_exceeds(gw, "site-cap", 33_000)
         assert abs(sims["A21"].power_w() - 6_860) < 1.0
+
+
+async def test_after_a_restart_stations_not_back_yet_count_at_what_they_were_sent(tmp_path: Path) -> None:
+    """A and B share 22 kW (14.666 / 7.333 kW); both drop and the gateway restarts. A is back first: B may still
+    draw 7.333 kW, so A is not raised past 14.666 kW (the last decision is read back from the audit log)."""
+    clock, adapter = ManualClock(T0), RecordingAdapter()
+    config = make_config(tmp_path, _configs(["A21", "B201"]))
+    async with gateway_at(config, clock, adapter) as gw:
+        sims = {
+            sid: SimStation(gw.ocpp.url, sid, v, password=PASSWORD, meter_interval=3600, clock=clock,
+                            power=DEMAND_W, reconnect_delay=None)
+            for sid, v in (("A21", V21), ("B201", V201))
+        }  # fmt: skip
+        await asyncio.gather(*(s.start() for s in sims.values()))
+        for sim in sims.values():
+            await _plug_in(gw, sim)
+        await gw.submit(_site_cap())
+        await gw.outcomes("site-cap")
+        await _settled(gw)
+        assert gw.sharing.shares("site-cap")["import_limit_w"] == {"A21": 14_666, "B201": 7_333}
+        for sim in sims.values():
+            await sim.disconnect()  # dropped mid-session: the vehicles stay
+    async with gateway_at(config, clock, adapter) as gw:
+        a = sims["A21"]
+        try:
+            await a.stop()
+            a.url = gw.ocpp.url
+            await a.start()
+            await _until(
+                lambda: gw.fleet.stations["A21"].charging and gw.fleet.stations["A21"].capabilities_ready.is_set()
+            )
+            await _settled(gw)
+            shares = gw.sharing.shares("site-cap")["import_limit_w"]
+            # B keeps what it was last sent: 7.333 kW, or 7.334 if A's drop was seen first and gave it A's spare watt.
+            assert shares["B201"] in (7_333, 7_334)
+            assert shares["A21"] == CAP - shares["B201"]
+            assert abs(a.power_w() - shares["A21"]) < 1.0
+            assert "restored" in [d["reason"] for d in _decisions(gw, "site-cap")]
+        finally:
+            await asyncio.gather(*(s.stop() for s in sims.values()))
