@@ -22,7 +22,7 @@ from gateway.audit.entry import AuditEntry
 from gateway.clock import Clock
 from gateway.dispatch import Dispatcher
 from gateway.fleet import Fleet, StationState
-from gateway.model import Directive, DirectiveState, OutcomeStatus, Share
+from gateway.model import Directive, DirectiveState, OutcomeStatus, Share, Target
 from gateway.store import Store
 from mappings.allocation import Member, allocate, fit_raises, transition
 
@@ -34,6 +34,8 @@ DEFAULT_RATING_A = 32.0
 MIN_CURRENT_A = 6.0
 _ENDED = (DirectiveState.CANCELLED, DirectiveState.COMPLETED, DirectiveState.SUPERSEDED, DirectiveState.FAILED)
 _CONFIRMED = (OutcomeStatus.ACCEPTED, OutcomeStatus.PARTIAL)
+#: Reasons named in one decision's audit entry (a connect storm gathers thousands).
+_REASONS = 20
 
 #: Configured (max_w, min_w) of a station, either None when not configured.
 Ratings = Callable[[str], tuple[float | None, float | None]]
@@ -45,11 +47,13 @@ class _Aggregate:
     directive_id: str
     #: The caps the shares were decided for, by limit name.
     caps: dict[str, float]
-    stations: list[str]
+    stations: frozenset[str]
     allowed: Table
     held: Table
     reasons: list[str] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    #: The target the stations were resolved from.
+    target: Target | None = None
     #: A fan-out of a changed version is sending `allowed`: what it delivers is held.
     fanout: bool = False
 
@@ -103,21 +107,22 @@ class Sharing:
     def _current(self, directive: Directive) -> _Aggregate:
         """The shares of `directive`, decided now if it is new or its caps or stations changed."""
         caps = {name: value for name in LIMITS if (value := getattr(directive.controls, name)) is not None}
-        stations = self._stations(directive)
         aggregate = self._aggregates.get(directive.id) or self._restored(directive.id)
-        if aggregate is not None and aggregate.caps == caps and aggregate.stations == stations:
-            return aggregate
+        if aggregate is not None and aggregate.caps == caps and aggregate.target == directive.target:
+            return aggregate  # called once per station of a fan-out: resolving the target again would be O(n^2)
+        stations = self._stations(directive)
         shares, members = self._decide(caps, stations, {} if aggregate is None else aggregate.held)
         if aggregate is None:
             # First send: nothing of it is on the stations yet, so everyone gets the share at once.
-            aggregate = _Aggregate(directive.id, caps, stations, shares, {n: dict(t) for n, t in shares.items()})
+            aggregate = _Aggregate(directive.id, caps, stations, shares, _copy(shares))
+            aggregate.target = directive.target
             self._aggregates[directive.id] = aggregate
             self._audit(directive.id, "received", caps, members, {}, shares, shares)
             return aggregate
         # Changed caps or stations (or shares restored after a restart): what goes out now only lowers; raises
         # follow once it is answered.
         reason = "restored" if not aggregate.caps else "changed"
-        aggregate.caps, aggregate.stations = caps, stations
+        aggregate.caps, aggregate.stations, aggregate.target = caps, stations, directive.target
         aggregate.allowed = {
             name: {sid: min(share, aggregate.held.get(name, {}).get(sid, 0.0)) for sid, share in table.items()}
             for name, table in shares.items()
@@ -140,15 +145,15 @@ class Sharing:
             name: {sid: max(w, previous.get(name, {}).get(sid, 0.0)) for sid, w in table.items()}
             for name, table in sent.items()
         }
-        aggregate = _Aggregate(directive_id, {}, [], {n: dict(t) for n, t in sent.items()}, held)
+        aggregate = _Aggregate(directive_id, {}, frozenset(), _copy(sent), held)
         self._aggregates[directive_id] = aggregate
         return aggregate
 
-    def _stations(self, directive: Directive) -> list[str]:
+    def _stations(self, directive: Directive) -> frozenset[str]:
         try:
-            return self._fleet.resolve(directive.target)
+            return frozenset(self._fleet.resolve(directive.target))
         except KeyError:
-            return []
+            return frozenset()
 
     def _ready(self, state: StationState) -> bool:
         return state.capabilities is not None and state.capabilities_ready.is_set() and state.connected
@@ -165,13 +170,13 @@ class Sharing:
         return Member(state.id, rating, least, state.charging)
 
     def _decide(
-        self, caps: Mapping[str, float], stations: list[str], held: Mapping[str, Mapping[str, float]]
+        self, caps: Mapping[str, float], stations: frozenset[str], held: Mapping[str, Mapping[str, float]]
     ) -> tuple[Table, list[dict[str, Any]]]:
         """New shares per limit: ready stations share what the stations that are not ready leave (they keep what
         they hold), and the members as decided on, for the audit."""
         shares: Table = {}
         members: list[dict[str, Any]] = []
-        states = [self._fleet.stations[sid] for sid in stations if sid in self._fleet.stations]
+        states = [self._fleet.stations[sid] for sid in sorted(stations) if sid in self._fleet.stations]
         ready = [s for s in states if self._ready(s)]
         for name, cap in caps.items():
             reserved = {s.id: held.get(name, {}).get(s.id, 0.0) for s in states if not self._ready(s)}
@@ -241,7 +246,8 @@ class Sharing:
                         if outcome.station_id in table:
                             aggregate.held.setdefault(name, {})[outcome.station_id] = table[outcome.station_id]
             reasons, aggregate.reasons = aggregate.reasons, []
-            await self._reshare(aggregate, "; ".join(reasons))
+            more = f"; and {len(reasons) - _REASONS} more" if len(reasons) > _REASONS else ""
+            await self._reshare(aggregate, "; ".join(reasons[:_REASONS]) + more)
 
     async def _reshare(self, aggregate: _Aggregate, reason: str) -> None:
         record = self._store.directive(aggregate.directive_id)
