@@ -305,6 +305,7 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.ocpp.stop()
+        await self.sharing.close()
         await self.dispatcher.close()
         await self._api_runner.cleanup()
         self.audit.append("config.changed", {"event": "gateway stopped"}, at=self.clock.now())

@@ -98,9 +98,19 @@ class Sharing:
         return {} if aggregate is None else {name: dict(t) for name, t in aggregate.allowed.items()}
 
     async def settled(self) -> None:
-        """Until no re-sharing is under way (tests and shutdown)."""
-        while running := [a.task for a in self._aggregates.values() if a.task is not None and not a.task.done()]:
+        """Until no re-sharing is under way."""
+        while running := self._running():
             await asyncio.gather(*running, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop re-sharing (shutdown): what was sent stays; a restart reads the last decision back."""
+        running = self._running()
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+    def _running(self) -> list[asyncio.Task[None]]:
+        return [a.task for a in self._aggregates.values() if a.task is not None and not a.task.done()]
 
     # -- deciding ------------------------------------------------------------------------------------------------
 
