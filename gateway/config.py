@@ -31,6 +31,10 @@ class StationConfig(_Section):
     groups: list[str] = Field(default_factory=list)
     #: Subprotocols this station may use; empty = any the gateway speaks.
     versions: list[OcppVersion] = Field(default_factory=list)
+    #: Import rating (W) for sharing an aggregate limit; overrides what the station reports (2.0.1/1.6 report none).
+    max_w: float | None = Field(default=None, ge=0)
+    #: The least it can charge at (W) when it charges at all; default 6 A x nominal voltage x phases.
+    min_w: float | None = Field(default=None, ge=0)
 
 
 class UpstreamConfig(_Section):

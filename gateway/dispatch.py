@@ -119,8 +119,27 @@ class Dispatcher:
         self._reconciling: dict[str, asyncio.Lock] = {}
         #: Timed clears under way: (directive id, station id).
         self._clearing: set[tuple[str, str]] = set()
+        #: The directive as one station is to hold it (gateway.sharing puts its share of an aggregate limit in).
+        self._variant: Callable[[Directive, str], Directive] = lambda directive, _: directive
         fleet.on_ready(self._station_ready)
         fleet.on_message(self._on_report)
+
+    def set_variant(self, variant: Callable[[Directive, str], Directive]) -> None:
+        """Map every directive through `variant(directive, station_id)` before it is mapped for that station."""
+        self._variant = variant
+
+    async def reapply(self, directive_id: str, station_id: str) -> StationOutcome | None:
+        """Send one connected station the directive as it should hold it now (its share of an aggregate limit
+        changed): same OCPP ids, so the station replaces in place. None when nothing was sent."""
+        async with self._reconciling.setdefault(station_id, asyncio.Lock()):
+            record = self._store.directive(directive_id)
+            state = self._fleet.stations.get(station_id)
+            caps = None if state is None else state.capabilities
+            if record is None or record.state in _ENDED or caps is None or not self._link.is_connected(station_id):
+                return None
+            plan = self._plan(record.directive, record.number, station_id, caps, record.created, None, None)
+            self._commit(directive_id, [plan])
+            return await self._send(directive_id, plan)
 
     def resolve(self, directive: Directive) -> list[str]:
         """Station ids a directive is for; TargetError for unknown stations or groups."""
@@ -460,7 +479,7 @@ class Dispatcher:
         """Map the directive for one station. Without per-station randomization the mapping depends only on the
         capabilities, so `mapped` reuses it across the stations of a fan-out (the payload objects are shared and
         never mutated)."""
-        own = _for_station(directive, station_id, received)
+        own = self._variant(_for_station(directive, station_id, received), station_id)
         result = mapped.get(caps) if mapped is not None and own is directive else None
         if result is None:
             evse_id = directive.target.evse_id
@@ -702,7 +721,7 @@ class Dispatcher:
             if not wanted_at(d, station_id, received=record.created, now=now):  # expired controls are never sent
                 continue
             result = map_directive(
-                _for_station(d, station_id, record.created),
+                self._variant(_for_station(d, station_id, record.created), station_id),
                 caps,
                 number=record.number,
                 now=now,

@@ -100,6 +100,13 @@ class StationState:
     energy: dict[int, list[EnergyPoint]] = field(default_factory=dict)
     last_alarm: Alarm | None = None
     last_seen: datetime | None = None
+    #: EVSEs with a vehicle plugged in (charging or ready to), and the transaction running there when known.
+    sessions: dict[int, str | None] = field(default_factory=dict)
+
+    @property
+    def charging(self) -> bool:
+        """A vehicle is at one of its EVSEs (an aggregate limit gives the station a share)."""
+        return bool(self.sessions)
 
 
 class Fleet:
@@ -268,6 +275,26 @@ class Fleet:
         else:
             points.insert(i, point)
         del points[:-MAX_ENERGY_READINGS]
+
+    def station_session(
+        self, station_id: str, evse: int | None, transaction: str | None, present: bool, at: datetime
+    ) -> None:
+        """Kept across disconnects: a station charges on while away, and says otherwise when it is back."""
+        state = self.stations[station_id]
+        sessions = state.sessions
+        if evse is None:  # a later TransactionEvent or a 1.6 StopTransaction: the EVSE its transaction runs on
+            evse = next((e for e, tx in sessions.items() if tx is not None and tx == transaction), None)
+            if evse is None:
+                return
+        before = state.charging
+        if present:
+            sessions[evse] = transaction or sessions.get(evse)
+        else:
+            sessions.pop(evse, None)
+        state.last_seen = at
+        if state.charging is not before:
+            self._record("station.session", {"charging": state.charging, "evse": evse}, at, station_id)
+            self._changed(station_id)
 
     def station_alarm(self, alarm: Alarm) -> None:
         self.stations[alarm.station_id].last_alarm = alarm

@@ -83,6 +83,12 @@ class StationEvents(Protocol):
         them (None = not in this message)."""
         ...
 
+    def station_session(
+        self, station_id: str, evse: int | None, transaction: str | None, present: bool, at: datetime
+    ) -> None:
+        """A vehicle arrived at (`present`) or left an EVSE (None = the one `transaction` runs on)."""
+        ...
+
     def station_alarm(self, alarm: Alarm) -> None: ...
 
     def station_message(

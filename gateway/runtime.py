@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -25,6 +26,7 @@ from gateway.fleet import Fleet
 from gateway.interfaces import AuditSink, LinkHealth, UtilityAdapter
 from gateway.metrics import MeteredAudit, Metrics
 from gateway.model import Directive, OcppVersion, StationOutcome
+from gateway.sharing import Sharing
 from gateway.store import DirectiveRecord, Store
 from gateway.tls import client_context, server_context
 from gateway.utility import AlarmRelay, EventRouter, FleetView, RuntimeSink
@@ -53,6 +55,11 @@ class ConfiguredStations:
     def check_password(self, station_id: str, password: str) -> bool:
         station = self._stations.get(station_id)
         return bool(station and station.password_hash and verify_password(password, station.password_hash))
+
+    def rating(self, station_id: str) -> tuple[float | None, float | None]:
+        """Configured (max_w, min_w) for sharing aggregate limits (gateway.sharing)."""
+        station = self._stations.get(station_id)
+        return (station.max_w, station.min_w) if station else (None, None)
 
     def versions(self, station_id: str) -> Sequence[OcppVersion]:
         station = self._stations.get(station_id)
@@ -105,6 +112,8 @@ class Gateway:
     #: The configuration file, when the gateway was started from one: station reloads re-read it.
     source: Path | None
     _api_runner: web.AppRunner
+    #: Aggregate targets: shares of `total` directives (docs/dispatch.md).
+    sharing: Sharing
     _api_site: web.TCPSite | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -160,6 +169,12 @@ class Gateway:
         view = FleetView(fleet)
         built = [a(view) if callable(a) else a for a in [*configured_adapters(config, clock), *adapters]]
         dispatcher.on_event(EventRouter(store, built))
+
+        def last_decision(directive_id: str) -> dict[str, Any] | None:
+            decided = log_.query(directive_id=directive_id, kind="allocation.decided")
+            return dict(decided[-1].data) if decided else None
+
+        sharing = Sharing(fleet, store, dispatcher, clock, directory.rating, last_decision)
         alarms = AlarmRelay(built, clock)
         fleet.on_alarm(alarms.add)
         recent = RecentAlarms()
@@ -194,7 +209,7 @@ class Gateway:
         runner = web.AppRunner(app, access_log=None)
         gateway = cls(
             config, clock, store, log_, fleet, ocpp, dispatcher, built, sink, alarms, directory, metrics, source,
-            runner,
+            runner, sharing,
         )  # fmt: skip
         return gateway
 
@@ -290,6 +305,7 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.ocpp.stop()
+        await self.sharing.close()
         await self.dispatcher.close()
         await self._api_runner.cleanup()
         self.audit.append("config.changed", {"event": "gateway stopped"}, at=self.clock.now())

@@ -5,7 +5,8 @@ its rating (available capacity), never above its rating and never below the mini
 (an EV cannot charge below its minimum current: such a station gets 0 instead). When the minimums alone exceed
 the cap, stations are left out, largest minimum first, until the rest fit. The shares never add up to more than
 the cap. Changing from one allocation to another lowers first and raises after (`transition`), so the sum of
-what stations are allowed never exceeds the larger of the two caps at any moment.
+what stations are allowed never exceeds the larger of the two caps at any moment; raises only take the room the
+lowering actually freed (`fit_raises`), so a station that did not confirm its decrease keeps the others down.
 """
 
 from __future__ import annotations
@@ -61,3 +62,14 @@ def transition(old: Mapping[str, float], new: Mapping[str, float]) -> list[tuple
     lower = [(sid, new.get(sid, 0.0)) for sid in ids if new.get(sid, 0.0) < old.get(sid, 0.0)]
     raise_ = [(sid, new.get(sid, 0.0)) for sid in ids if new.get(sid, 0.0) > old.get(sid, 0.0)]
     return lower + raise_
+
+
+def fit_raises(cap_w: float, held: Mapping[str, float], wanted: Mapping[str, float]) -> dict[str, float]:
+    """What to raise each station to (those `wanted` above what they `held`): all of it when the cap has room,
+    else every raise scaled by the same fraction of the room left, none when there is none. `held` is what each
+    station may hold now (after the decreases it confirmed), for every station counted against the cap."""
+    raises = {sid: w for sid, w in wanted.items() if w > held.get(sid, 0.0)}
+    wanted_more = sum(w - held.get(sid, 0.0) for sid, w in raises.items())
+    room = max(0.0, cap_w - sum(held.values()))
+    fraction = 1.0 if wanted_more <= room else room / wanted_more
+    return {sid: held.get(sid, 0.0) + fraction * (w - held.get(sid, 0.0)) for sid, w in raises.items()}

@@ -53,6 +53,7 @@ class Kind(StrEnum):
     STATION_MESSAGE = "station.message"
     STATION_CAPABILITIES = "station.capabilities"
     STATION_RECONCILED = "station.reconciled"
+    STATION_SESSION = "station.session"
 
 
 _KINDS = frozenset(k.value for k in Kind)

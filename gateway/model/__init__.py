@@ -16,7 +16,7 @@ from gateway.model.controls import (
     Price,
     VarReference,
 )
-from gateway.model.directive import Directive, DirectiveState, Source, SourceProtocol, Target, TargetScope
+from gateway.model.directive import Directive, DirectiveState, Share, Source, SourceProtocol, Target, TargetScope
 from gateway.model.outcome import Alarm, CommandOutcome, OutcomeStatus, StationOutcome, UnsupportedControl
 from gateway.model.station import OcppVersion, RateUnit, StationCapabilities
 
@@ -41,6 +41,7 @@ __all__ = [
     "OutcomeStatus",
     "Price",
     "RateUnit",
+    "Share",
     "Source",
     "SourceProtocol",
     "StationCapabilities",

@@ -39,12 +39,22 @@ class TargetScope(StrEnum):
     STATION = "station"
 
 
+class Share(StrEnum):
+    """How a target's stations take the directive's power limits (docs/dispatch.md, "Aggregate targets")."""
+
+    #: Every station gets the limit as given.
+    EACH = "each"
+    #: The import/export limits are one cap for all the target's stations together, shared among them.
+    TOTAL = "total"
+
+
 class Target(Strict):
     """Which stations a directive is for. `evse_id` narrows a station target to one EVSE (0 = whole station)."""
 
     scope: TargetScope = TargetScope.FLEET
     ids: list[Identifier] = Field(default_factory=list, max_length=10_000)
     evse_id: int | None = Field(default=None, ge=0, le=1000)
+    share: Share = Share.EACH
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -55,6 +65,10 @@ class Target(Strict):
         if self.evse_id is not None and self.scope is not TargetScope.STATION:
             raise ValueError("target: evse_id is only meaningful for a station target")
         return self
+
+
+#: Power controls that are per station by nature: a total share of them has no meaning the gateway could apply.
+_PER_STATION_POWER = ("active_power_setpoint_w", "max_discharge_pct")
 
 
 class Directive(Strict):
@@ -86,6 +100,16 @@ class Directive(Strict):
             raise ValueError("a default directive has no start or duration (OCPP R04.FR.12/13)")
         if self.is_default and (self.randomize_start_s or self.randomize_duration_s):
             raise ValueError("a default directive cannot be randomized")
+        if self.target.share is Share.TOTAL:
+            c = self.controls
+            if c.import_limit_w is None and c.export_limit_w is None:
+                raise ValueError("target.share total: the directive needs import_limit_w or export_limit_w to share")
+            per_station = [n for n in _PER_STATION_POWER if getattr(c, n) is not None]
+            if per_station:
+                raise ValueError(
+                    f"target.share total: {', '.join(per_station)} cannot be shared as a total "
+                    "(only import_limit_w and export_limit_w can)"
+                )
         return self
 
     def end(self, now: datetime) -> datetime | None:

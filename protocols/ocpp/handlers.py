@@ -17,6 +17,7 @@ from gateway.interfaces import StationEvents
 from gateway.model import Alarm, OcppVersion
 from protocols.ocpp import schemas
 from protocols.ocpp.frames import ErrorCode
+from protocols.ocpp.sessions import session_change, transaction_id_16
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ def answer(version: OcppVersion, action: str, payload: Mapping[str, Any], *, now
         return Answer({"idTokenInfo": {"status": "Accepted"}})
     if version is OcppVersion.V16:
         if action == "StartTransaction":
-            return Answer({"transactionId": _tx_id(payload), "idTagInfo": {"status": "Accepted"}})
+            return Answer({"transactionId": transaction_id_16(payload), "idTagInfo": {"status": "Accepted"}})
         if action == "DataTransfer":
             return Answer({"status": "UnknownVendorId"})
     elif action == "DataTransfer":
@@ -60,12 +61,6 @@ def answer(version: OcppVersion, action: str, payload: Mapping[str, Any], *, now
     if not schemas.schema(version, action, True).get("required"):
         return Answer({})
     return Answer(None, ErrorCode.NOT_SUPPORTED, f"{action} is not supported by this gateway")
-
-
-def _tx_id(payload: Mapping[str, Any]) -> int:
-    """A 1.6 transaction id derived from the start message, stable for a retried StartTransaction."""
-    key = f"{payload.get('connectorId')}|{payload.get('idTag')}|{payload.get('timestamp')}"
-    return int.from_bytes(key.encode()[-4:].rjust(4, b"\0"), "big") & 0x7FFFFFFF or 1
 
 
 #: Scale of each unit to the model's W, var or Hz (OCPP UnitOfMeasure names; 1.6 spells them the same way).
@@ -273,4 +268,7 @@ def report(
     energy = energy_from(version, action, payload, now)
     if energy is not None:
         events.station_energy(station_id, energy.meter, energy.import_wh, energy.export_wh, energy.at)
+    session = session_change(version, action, payload)
+    if session is not None:
+        events.station_session(station_id, session.evse, session.transaction, session.present, now)
     events.station_message(station_id, action, payload, message_id, now)

@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mappings.allocation import Member, allocate, transition
+from mappings.allocation import Member, allocate, fit_raises, transition
 
 
 @st.composite
@@ -61,6 +61,30 @@ def test_lower_first_then_raise_never_exceeds_the_larger_cap(cap_a: float, cap_b
         current[station_id] = value
         assert sum(current.values()) <= max(cap_a, cap_b) + 1e-6
     assert current == {**old, **new}
+
+
+powers = st.floats(0, 50_000, allow_nan=False)
+
+
+@given(caps, st.dictionaries(st.sampled_from("ABCDEF"), powers), st.dictionaries(st.sampled_from("ABCDEF"), powers))
+def test_raises_fit_in_the_room_left_and_stay_between_held_and_wanted(
+    cap: float, held: dict[str, float], wanted: dict[str, float]
+) -> None:
+    raised = fit_raises(cap, held, wanted)
+    assert set(raised) == {sid for sid, w in wanted.items() if w > held.get(sid, 0.0)}
+    for sid, value in raised.items():
+        assert held.get(sid, 0.0) - 1e-6 <= value <= wanted[sid] + 1e-6
+    after = {**held, **raised}
+    assert sum(after.values()) <= max(cap, sum(held.values())) + 1e-6
+    if sum(held.values()) + sum(w - held.get(s, 0.0) for s, w in wanted.items() if s in raised) <= cap:
+        assert all(math.isclose(v, wanted[s]) for s, v in raised.items())  # room for all: every raise in full
+
+
+def test_an_unconfirmed_decrease_holds_the_raises_back() -> None:
+    """A lowered from 100 to 60 kW but did not answer, so it still counts at 100: B's raise to 240 only gets what
+    the 300 kW cap leaves (200); with A's decrease confirmed B gets all of it."""
+    assert fit_raises(300_000, {"A": 100_000, "B": 150_000}, {"A": 60_000, "B": 240_000}) == {"B": 200_000}
+    assert fit_raises(300_000, {"A": 60_000, "B": 150_000}, {"A": 60_000, "B": 240_000}) == {"B": 240_000}
 
 
 def test_worked_example() -> None:

@@ -147,3 +147,15 @@ def test_curves_with_increasing_x_validate_and_any_disorder_is_refused(
         raw = json.loads(directive.model_dump_json())
         raw["controls"]["curves"][0]["points"] = [{"x": x, "y": 0} for x in shuffled]
         assert "strictly increasing" in _errors(raw)
+
+
+def test_a_total_share_defaults_to_each_and_needs_a_power_limit() -> None:
+    each = Directive.model_validate({"target": {"scope": "group", "ids": ["site"]}, "controls": {"import_limit_w": 1}})
+    assert each.target.share == "each"
+    total = {"scope": "group", "ids": ["site"], "share": "total"}
+    shared = Directive.model_validate({"target": total, "controls": {"import_limit_w": 300_000}})
+    assert shared.target.share == "total"
+    assert "needs import_limit_w or export_limit_w" in _errors({"target": total, "controls": {"connect": False}})
+    message = "active_power_setpoint_w cannot be shared as a total"
+    assert message in _errors({"target": total, "controls": {"export_limit_w": 5, "active_power_setpoint_w": -5}})
+    assert "Input should be 'each' or 'total'" in _errors({"target": {**total, "share": "half"}, "controls": {}})
