@@ -40,7 +40,8 @@ from gateway.model import (
     UnsupportedControl,
 )
 from gateway.reconcile import Item, clear_command, diff, held_der, held_profiles, number_of, wanted_at
-from gateway.schedule import station_fraction, station_window
+from gateway.schedule import station_directive as _for_station
+from gateway.schedule import station_fraction
 from gateway.store import DirectiveRecord, Store
 from mappings import MappingResult, OcppCommand, map_clear, map_directive
 
@@ -865,20 +866,6 @@ class Dispatcher:
             await self._clear_station(record, outcome)
             owed.append(f"directive:{outcome.directive_id}")
         return owed
-
-
-def _for_station(directive: Directive, station_id: str, received: datetime) -> Directive:
-    """The directive as one station runs it: its own randomized start and duration (reproducible, see
-    gateway.schedule.randomize); unchanged when the directive is not randomized."""
-    if directive.is_default:
-        return directive
-    if not (directive.randomize_start_s or directive.randomize_duration_s):
-        # A directive without a start begins when it was received, whenever it is (re)sent: a late send never
-        # extends it, and every send of it carries the same content (reconciliation compares contents).
-        return directive if directive.start is not None else directive.model_copy(update={"start": received})
-    window = station_window(directive, station_id, received=received)
-    duration = None if window.end is None else max(1.0, (window.end - window.start).total_seconds())
-    return directive.model_copy(update={"start": window.start, "duration_s": duration})
 
 
 def _sent_entry(
