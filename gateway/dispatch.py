@@ -42,6 +42,7 @@ from gateway.model import (
 from gateway.reconcile import Item, clear_command, diff, held_der, held_profiles, number_of, wanted_at
 from gateway.schedule import station_directive as _for_station
 from gateway.schedule import station_fraction
+from gateway.stacks import Stacks
 from gateway.store import DirectiveRecord, Store
 from mappings import MappingResult, OcppCommand, map_clear, map_directive
 
@@ -118,6 +119,8 @@ class Dispatcher:
         self._reports: dict[tuple[str, int], tuple[list[Mapping[str, Any]], asyncio.Future[None]]] = {}
         self._request_ids = itertools.count(1)
         self._reconciling: dict[str, asyncio.Lock] = {}
+        #: The stack-level snapshot of each fan-out under way (gateway.stacks), by directive id.
+        self._stacks: dict[str, Stacks] = {}
         #: Timed clears under way: (directive id, station id).
         self._clearing: set[tuple[str, str]] = set()
         fleet.on_ready(self._station_ready)
@@ -379,6 +382,20 @@ class Dispatcher:
         transaction and its commands start at once, so the first frames leave after one small write while later
         chunks are being planned. The others (offline, or capabilities still being read) go one by one.
         """
+        self._stacks[directive.id] = Stacks.load(self._store, self._targets)
+        try:
+            return await self._apply_stations(directive, number, stations, received, previous)
+        finally:
+            self._stacks.pop(directive.id, None)
+
+    async def _apply_stations(
+        self,
+        directive: Directive,
+        number: int,
+        stations: Sequence[str],
+        received: datetime,
+        previous: Directive | None,
+    ) -> list[StationOutcome]:
         waiting: list[asyncio.Future[StationOutcome]] = []
         running: list[asyncio.Future[StationOutcome]] = []
         mapped: dict[StationCapabilities, MappingResult] = {}
@@ -473,7 +490,8 @@ class Dispatcher:
                 result = MappingResult(commands=result.commands + stale, unsupported=result.unsupported)
             if mapped is not None and own is directive:
                 mapped[caps] = result
-        return self._planned(station_id, result)
+        stacks = self._stacks.get(directive.id) or Stacks.load(self._store, self._targets)
+        return self._planned(station_id, stacks.restack(station_id, caps, number, result))
 
     def _planned(self, station_id: str, result: MappingResult) -> _Plan:
         """The commands of `result` as planned for one station: pending, each with the message id it will use."""
@@ -693,6 +711,7 @@ class Dispatcher:
         desired: list[tuple[str, OcppCommand]] = []
         unsupported: dict[str, tuple[UnsupportedControl, ...]] = {}
         live = (DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE)
+        stacks = Stacks.load(self._store, self._targets)
         for record in self._store.directives(live, limit=100_000):
             d = record.directive
             if station_id not in self._targets(d):
@@ -709,6 +728,7 @@ class Dispatcher:
                 now=now,
                 evse_id=d.target.evse_id,
             )
+            result = stacks.restack(station_id, caps, record.number, result)
             desired.extend((d.id, c) for c in result.commands)
             unsupported[d.id] = result.unsupported
         for did in timed:
