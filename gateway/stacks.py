@@ -17,13 +17,13 @@ from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabil
 from gateway.schedule import station_directive
 from gateway.schedule.stacking import Entry, place
 from gateway.store import DirectiveRecord, Store
-from mappings import MappingResult, map_directive
+from mappings import MappingResult, OcppCommand, map_directive
 from mappings.decisions import STACK_LEVEL_CEILING
 from mappings.stack_levels import profile_slot, with_stack_level
 
 _LIVE = frozenset({DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE})
-#: (directive number, purpose, evse) -> placed level, None where no level fits.
-Levels = dict[tuple[int, str, int], int | None]
+#: (directive number, purpose, evse) -> (placed level, None where every level is taken; placed out of order).
+Levels = dict[tuple[int, str, int], tuple[int | None, bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,11 @@ class _Known:
     stations: frozenset[str]
     #: When a cancelled (superseded, failed) directive stopped being wanted; None while live or once completed.
     gone: datetime | None
+
+
+def _noted(command: OcppCommand, note: str) -> OcppCommand:
+    joined = note if command.note is None else f"{command.note}; {note}"
+    return OcppCommand(command.action, command.payload, command.controls, joined)
 
 
 class Stacks:
@@ -74,11 +79,13 @@ class Stacks:
         commands = []
         for command, slot in zip(result.commands, slots, strict=True):
             if slot is not None and slot.level > 0:
-                level = levels.get((number, slot.purpose, slot.evse))
+                level, unordered = levels.get((number, slot.purpose, slot.evse), (slot.level, False))
                 if level is None:
-                    note = f"no free stackLevel beside this station's other profiles: sent at {slot.level}"
-                    command = type(command)(command.action, command.payload, command.controls, note)
-                elif level != slot.level:
+                    command = _noted(command, f"every stackLevel is taken on this station: sent at {slot.level}")
+                    level = slot.level
+                elif unordered:
+                    command = _noted(command, f"too few stackLevels to order it against overlapping profiles: {level}")
+                if level != slot.level:
                     command = with_stack_level(command, level)
             commands.append(command)
         return MappingResult(tuple(commands), result.unsupported)
@@ -123,7 +130,8 @@ class Stacks:
         v16 = caps.version is OcppVersion.V16
         levels: Levels = {}
         for (purpose, evse), entries in groups.items():
-            for number, level in place(entries, ceiling=ceiling, replaces_on_level=v16).items():
-                levels[(int(number), purpose, evse)] = level
+            placement = place(entries, ceiling=ceiling, replaces_on_level=v16)
+            for number, level in placement.levels.items():
+                levels[(int(number), purpose, evse)] = (level, number in placement.unordered)
         self._levels[key] = levels
         return levels

@@ -17,8 +17,12 @@ overlaps its own and that the station still holds when it is sent, and (b) diffe
 share. A level depends only on the entries received before it, so it never changes when later directives arrive
 or earlier ones end: reconciliation on reconnect finds the profiles the station holds unchanged and re-sends
 nothing. With enough levels the highest level in force at any instant is the arbitration winner (property tests
-in tests/schedule/test_stacking.py). When no level fits, the entry gets None and the caller keeps its preferred
-level (the station then holds only one of the colliding profiles).
+in tests/schedule/test_stacking.py).
+
+When the station has too few levels for (a) and (b), (b) wins: the entry takes the free level nearest its preferred
+one and is listed `unordered` (both profiles are held, but where their windows overlap the station may apply the
+wrong one). Only when every level is taken does it get None; the caller then keeps the preferred level, and the
+station keeps one of the colliding profiles (on 2.x that breaks K01.FR.06, which the caller notes).
 
 Pure: no I/O, no clock. Defaults are not placed here: they sit at level 0, below every time-bounded profile.
 """
@@ -82,13 +86,21 @@ def _held_together(a: Entry, b: Entry) -> bool:
     return _overlap(a.sent, a.held_until, b.sent, b.held_until)
 
 
-def place(entries: Iterable[Entry], *, ceiling: int, replaces_on_level: bool) -> dict[str, int | None]:
-    """Entry key -> stackLevel in 1..`ceiling`, or None where no level satisfies the rules above.
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Entry key -> stackLevel in 1..ceiling (None: every level taken), and the keys placed without the
+    arbitration order against some overlapping neighbour."""
 
-    `replaces_on_level` is True for OCPP 1.6 (same level and purpose replace whatever the validity).
-    """
+    levels: dict[str, int | None]
+    unordered: frozenset[str]
+
+
+def place(entries: Iterable[Entry], *, ceiling: int, replaces_on_level: bool) -> Placement:
+    """Levels for `entries` by the rules above. `replaces_on_level` is True for OCPP 1.6 (same level and purpose
+    replace whatever the validity)."""
     placed: list[tuple[Entry, int]] = []
     levels: dict[str, int | None] = {}
+    unordered: set[str] = set()
     for entry in sorted(entries, key=lambda e: e.sequence):
         low, high, taken = 0, ceiling + 1, set()
         for other, level in placed:
@@ -103,9 +115,12 @@ def place(entries: Iterable[Entry], *, ceiling: int, replaces_on_level: bool) ->
                     low = max(low, level)
         free = [level for level in range(low + 1, high) if level not in taken]
         if not free:
-            levels[entry.key] = None
-            continue
+            free = [level for level in range(1, ceiling + 1) if level not in taken]
+            if not free:
+                levels[entry.key] = None
+                continue
+            unordered.add(entry.key)
         chosen = min(free, key=lambda level: (abs(level - entry.preferred), -level))
         levels[entry.key] = chosen
         placed.append((entry, chosen))
-    return levels
+    return Placement(levels, frozenset(unordered))

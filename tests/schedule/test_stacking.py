@@ -13,7 +13,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from gateway.schedule import Candidate, in_force
-from gateway.schedule.stacking import Entry, place
+from gateway.schedule.stacking import Entry, Placement, place
 from mappings.units import stack_level
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -94,36 +94,62 @@ def _instants(items: list[Entry]) -> set[datetime]:
     return found
 
 
-def _check(items: list[Entry], levels: dict[str, int | None], *, v16: bool) -> None:
-    placed = {k: v for k, v in levels.items() if v is not None}
-    if len(placed) < len(items):
-        event("no level fits for some entry")
+def _check(items: list[Entry], placement: Placement, *, v16: bool) -> None:
+    placed = {k: v for k, v in placement.levels.items() if v is not None}
+    if len(placed) < len(items) or placement.unordered:
+        event("too few levels for some entry")
         return
     for at in _instants(items):
         assert _station_applies(items, placed, at, v16=v16) == _arbitration(items, at), at
 
 
+def _held_at(items: list[Entry], levels: dict[str, int], at: datetime, *, v16: bool) -> set[str]:
+    """The keys the simulated station holds at `at` (stored and not replaced since)."""
+    held: list[Entry] = []
+    for e in items:
+        if e.sent > at:
+            break
+        held = [h for h in held if not (levels[h.key] == levels[e.key] and (v16 or _validity_overlap(h, e)))]
+        held.append(e)
+    return {h.key for h in held}
+
+
 @given(entries(), st.booleans())
 def test_the_station_applies_what_arbitration_puts_in_force(items: list[Entry], v16: bool) -> None:
-    levels = place(items, ceiling=40, replaces_on_level=v16)
-    _check(items, levels, v16=v16)
-    assert all(v is None or 1 <= v <= 40 for v in levels.values())
+    placement = place(items, ceiling=40, replaces_on_level=v16)
+    _check(items, placement, v16=v16)
+    assert all(v is None or 1 <= v <= 40 for v in placement.levels.values())
+
+
+@given(entries(), st.booleans(), st.integers(1, 4))
+def test_with_few_levels_no_profile_wipes_another(
+    items: list[Entry], v16: bool, ceiling: int
+) -> None:
+    """Too few levels for the arbitration order: profiles still never replace one another (K01.FR.06 on 2.x,
+    stackLevel+purpose on 1.6) while a level is free; only entries that found every level taken get None."""
+    placement = place(items, ceiling=ceiling, replaces_on_level=v16)
+    levels = {k: v for k, v in placement.levels.items() if v is not None}
+    placed = [e for e in items if e.key in levels]
+    for at in _instants(items):
+        needed = {e.key for e in placed if e.sent <= at and (e.held_until is None or at < e.held_until)}
+        assert needed <= _held_at(placed, levels, at, v16=v16), at
 
 
 @given(entries(one_priority=True), st.booleans())
 def test_one_priority_always_fits_with_enough_levels(items: list[Entry], v16: bool) -> None:
     """An event's intervals (one priority): n entries always fit in preferred + n - 1 levels."""
     ceiling = items[0].preferred + len(items) - 1
-    levels = place(items, ceiling=ceiling, replaces_on_level=v16)
-    assert None not in levels.values()
-    _check(items, levels, v16=v16)
+    placement = place(items, ceiling=ceiling, replaces_on_level=v16)
+    assert None not in placement.levels.values()
+    assert not placement.unordered
+    _check(items, placement, v16=v16)
 
 
 @given(entries(), st.booleans(), st.integers(1, 3))
 def test_a_level_never_changes_when_later_directives_arrive(items: list[Entry], v16: bool, keep: int) -> None:
     """Stable: what was placed before a directive arrived keeps its level (reconciliation finds it held)."""
-    before = place(items[:keep], ceiling=40, replaces_on_level=v16)
-    after = place(items, ceiling=40, replaces_on_level=v16)
+    before = place(items[:keep], ceiling=40, replaces_on_level=v16).levels
+    after = place(items, ceiling=40, replaces_on_level=v16).levels
     assert {k: after[k] for k in before} == before
 
 
@@ -132,8 +158,8 @@ def test_consecutive_intervals_get_distinct_levels_on_16_only() -> None:
     side by side on one level because their validity does not overlap (K01.FR.06)."""
     first = Entry("i1", 5, 1, T0, _minutes(10), _minutes(20), preferred=5)
     second = Entry("i2", 5, 2, T0, _minutes(20), _minutes(30), preferred=5)
-    assert place([first, second], ceiling=8, replaces_on_level=False) == {"i1": 5, "i2": 5}
-    levels16 = place([first, second], ceiling=8, replaces_on_level=True)
+    assert place([first, second], ceiling=8, replaces_on_level=False).levels == {"i1": 5, "i2": 5}
+    levels16 = place([first, second], ceiling=8, replaces_on_level=True).levels
     assert levels16["i1"] == 5
     assert levels16["i2"] not in (None, 5)
 
@@ -142,5 +168,16 @@ def test_the_more_recent_of_two_overlapping_equal_priorities_goes_above() -> Non
     older = Entry("a", 5, 1, T0, _minutes(10), _minutes(40), preferred=5)
     newer = Entry("b", 5, 2, _minutes(1), _minutes(20), _minutes(30), preferred=5)
     worse = Entry("c", 7, 3, _minutes(2), _minutes(0), _minutes(60), preferred=3)
-    levels = place([older, newer, worse], ceiling=8, replaces_on_level=False)
-    assert levels == {"a": 5, "b": 6, "c": 3}
+    placement = place([older, newer, worse], ceiling=8, replaces_on_level=False)
+    assert placement.levels == {"a": 5, "b": 6, "c": 3}
+    assert not placement.unordered
+
+
+def test_at_the_top_level_a_newer_overlapping_one_is_held_beside_unordered() -> None:
+    """Priority 0 sits at the ceiling: a newer overlapping priority-0 directive has no level above it. It goes to the
+    nearest free level (held beside, not replacing: K01.FR.06) and is reported unordered."""
+    older = Entry("a", 0, 1, T0, _minutes(10), _minutes(40), preferred=8)
+    newer = Entry("b", 0, 2, T0, _minutes(20), _minutes(30), preferred=8)
+    placement = place([older, newer], ceiling=8, replaces_on_level=False)
+    assert placement.levels == {"a": 8, "b": 7}
+    assert placement.unordered == {"b"}
