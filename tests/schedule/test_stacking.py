@@ -122,9 +122,7 @@ def test_the_station_applies_what_arbitration_puts_in_force(items: list[Entry], 
 
 
 @given(entries(), st.booleans(), st.integers(1, 4))
-def test_with_few_levels_no_profile_wipes_another(
-    items: list[Entry], v16: bool, ceiling: int
-) -> None:
+def test_with_few_levels_no_profile_wipes_another(items: list[Entry], v16: bool, ceiling: int) -> None:
     """Too few levels for the arbitration order: profiles still never replace one another (K01.FR.06 on 2.x,
     stackLevel+purpose on 1.6) while a level is free; only entries that found every level taken get None."""
     placement = place(items, ceiling=ceiling, replaces_on_level=v16)
