@@ -44,6 +44,7 @@ from gateway.schedule import station_directive as _for_station
 from gateway.schedule import station_fraction
 from gateway.stacks import Stacks
 from gateway.store import DirectiveRecord, Store
+from gateway.supersession import superseded_by
 from mappings import MappingResult, OcppCommand, map_clear, map_directive
 
 log = logging.getLogger(__name__)
@@ -202,9 +203,12 @@ class Dispatcher:
             await asyncio.shield(run)
         return self._outcomes(directive_id)
 
-    async def cancel(self, directive_id: str, *, superseded: bool = False, randomize_s: int = 0) -> DirectiveRecord:
+    async def cancel(
+        self, directive_id: str, *, superseded: bool = False, randomize_s: int = 0, by: str | None = None
+    ) -> DirectiveRecord:
         """Remove a directive from every station that holds it (ClearDERControl / ClearChargingProfile);
-        `superseded` when the utility replaced it with another (2030.5 EventStatus superseded). With
+        `superseded` when the utility replaced it with another (2030.5 EventStatus superseded), or the gateway
+        found directive `by` in force wherever and whenever it would be (gateway.supersession). With
         `randomize_s` (2030.5 cancel with randomization) each station's clear waits its own reproducible offset in
         [0, |randomize_s|); the owed clears are stored and sent by the timer.
 
@@ -221,7 +225,8 @@ class Dispatcher:
         now = self._clock.now()
         state = DirectiveState.SUPERSEDED if superseded else DirectiveState.CANCELLED
         self._store.set_directive_state(directive_id, state, now)
-        self._append(f"directive.{state.value}", {"number": record.number}, at=now, directive_id=directive_id)
+        data: dict[str, Any] = {"number": record.number} if by is None else {"number": record.number, "by": by}
+        self._append(f"directive.{state.value}", data, at=now, directive_id=directive_id)
         holders = [
             o for o in self._outcomes(directive_id) if any(c.status is OutcomeStatus.ACCEPTED for c in o.commands)
         ]
@@ -231,7 +236,8 @@ class Dispatcher:
         await asyncio.gather(*(self._clear_station(record, o) for o in holders))
         outcomes = tuple(self._outcomes(directive_id))
         kind = DirectiveEventKind.SUPERSEDED if superseded else DirectiveEventKind.CANCELLED
-        await self._emit(DirectiveEvent(directive_id, kind, self._clock.now(), outcomes))
+        detail = None if by is None else f"superseded by {by}"
+        await self._emit(DirectiveEvent(directive_id, kind, self._clock.now(), outcomes, detail))
         refreshed = self._store.directive(directive_id)
         assert refreshed is not None
         return refreshed
@@ -312,6 +318,8 @@ class Dispatcher:
                 else DirectiveEventKind.SCHEDULED
             )
             await self._emit(DirectiveEvent(directive.id, kind, now, tuple(outcomes)))
+            for older in superseded_by(self._store, self._targets, current, outcomes, now):
+                await self.cancel(older, superseded=True, by=directive.id)
             await self.tick()
         return list(outcomes)
 

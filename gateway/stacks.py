@@ -55,7 +55,7 @@ class Stacks:
             if r.directive.is_default:
                 continue  # defaults sit at level 0, below every placed profile
             ended = r.state not in _LIVE
-            if ended and (horizon is None or r.updated <= horizon):
+            if ended and (horizon is None or r.updated < horizon):
                 continue  # gone before any live directive was received: it shares no level with them
             gone = r.updated if ended and r.state is not DirectiveState.COMPLETED else None
             self._known.append(_Known(r, frozenset(resolve(r.directive)), gone))

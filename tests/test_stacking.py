@@ -8,7 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.model import Directive, OcppVersion
+from gateway.interfaces import DirectiveEventKind
+from gateway.model import Directive, DirectiveState, OcppVersion, Source, SourceProtocol
 from gateway.runtime import Gateway
 from protocols.ocpp.simulator import ManualClock, SimStation
 from tests.support import make_config, station_configs
@@ -133,3 +134,40 @@ async def test_overlapping_equal_priorities_the_more_recent_applies_and_the_olde
             profile = p["csChargingProfiles"]
             assert levels_before["C16"][profile["chargingProfileId"]] == profile["stackLevel"]
         await _expect(clock, sims, [(0, 2500), (20, 4000), (30, 1000)])
+
+
+async def test_the_gateway_reports_a_directive_it_fully_replaces_as_superseded(tmp_path: Path) -> None:
+    """A newer directive of the same priority covering an older one's whole window, controls and stations: the
+    gateway ends the older as superseded (audited with the newer one's id, reported to its utility, its profile
+    cleared from every station). One that covers only part of a window supersedes nothing."""
+    clock, adapter = ManualClock(T0), RecordingAdapter()
+    config = make_config(tmp_path, station_configs(list(IDS)))
+    async with (
+        gateway_at(config, clock, adapter) as gw,
+        stations(gw, ["A21"]) as a,
+        stations(gw, ["B201"], V201) as b,
+        stations(gw, ["C16"], V16) as c,
+    ):
+        sims = {**a, **b, **c}
+        utility = {"source": Source(protocol=SourceProtocol.IEEE2030_5)}
+        old = _limit("old", 4000, 10, 20).model_copy(update=utility)
+        await gw.submit(old)
+        await gw.outcomes("old")
+        old_profile = _profile_ids(gw, "old")
+        new = _limit("new", 2500, 5, 60).model_copy(update=utility)
+        await gw.submit(new)
+        await gw.outcomes("new")
+        await gw.outcomes("old")
+        assert gw.store.directive("old").state is DirectiveState.SUPERSEDED  # type: ignore[union-attr]
+        [entry] = gw.audit.query(kind="directive.superseded")
+        assert (entry.directive_id, entry.data["by"]) == ("old", "new")
+        [event] = [e for e in adapter.events if e.directive_id == "old" and e.kind is DirectiveEventKind.SUPERSEDED]
+        assert event.detail == "superseded by new"
+        for sid, sim in sims.items():
+            assert not (_held(sim) & old_profile), sid
+            assert _held(sim) >= _profile_ids(gw, "new"), sid
+        partial = _limit("partial", 1000, 20, 10)
+        await gw.submit(partial)
+        await gw.outcomes("partial")
+        assert gw.store.directive("new").state is DirectiveState.SCHEDULED  # type: ignore[union-attr]
+        await _expect(clock, sims, [(7, 2500), (15, 1000), (10, 2500)])

@@ -82,8 +82,13 @@ def _validity_overlap(a: Entry, b: Entry) -> bool:
 
 
 def _held_together(a: Entry, b: Entry) -> bool:
-    """Whether the station holds both at some instant (each from when it is sent until it is no longer needed)."""
-    return _overlap(a.sent, a.held_until, b.sent, b.held_until)
+    """Whether the station holds both at some instant (each from when it is sent until it is no longer needed).
+
+    Closed at both ends: one cancelled at the very instant another is sent may have gone after it (the gateway
+    supersedes an older directive right after sending the newer one), and a placement made while the older was
+    live must come out the same when replayed after it ended."""
+    a_to, b_to = a.held_until, b.held_until
+    return (a_to is None or b.sent <= a_to) and (b_to is None or a.sent <= b_to)
 
 
 @dataclass(frozen=True, slots=True)
