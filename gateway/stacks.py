@@ -22,8 +22,9 @@ from mappings.decisions import STACK_LEVEL_CEILING
 from mappings.stack_levels import profile_slot, with_stack_level
 
 _LIVE = frozenset({DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE})
-#: (directive number, purpose, evse) -> (placed level, None where every level is taken; placed out of order).
-Levels = dict[tuple[int, str, int], tuple[int | None, bool]]
+#: (directive number, purpose) -> (placed level, None where every level is taken; placed out of order). A directive
+#: has at most one profile per purpose (mappings/charging_profiles.py slots).
+Levels = dict[tuple[int, str], tuple[int | None, bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ class Stacks:
         commands = []
         for command, slot in zip(result.commands, slots, strict=True):
             if slot is not None and slot.level > 0:
-                level, unordered = levels.get((number, slot.purpose, slot.evse), (slot.level, False))
+                level, unordered = levels.get((number, slot.purpose), (slot.level, False))
                 if level is None:
                     command = _noted(command, f"every stackLevel is taken on this station: sent at {slot.level}")
                     level = slot.level
@@ -98,7 +99,9 @@ class Stacks:
         cached = self._levels.get(key)
         if cached is not None:
             return cached
-        groups: dict[tuple[str, int], list[Entry]] = {}
+        # One group per purpose, over all EVSEs: a TxDefaultProfile on EVSE 0 applies to every EVSE and may not share
+        # a level with one on a specific EVSE (K01.FR.52/53); EVSE-specific ones are kept apart too (more than needed).
+        groups: dict[str, list[Entry]] = {}
         for k in known:
             r = k.record
             own = station_directive(r.directive, station_id, r.created)
@@ -113,7 +116,7 @@ class Stacks:
                 slot = profile_slot(command)
                 if slot is None or slot.level == 0:
                     continue
-                groups.setdefault((slot.purpose, slot.evse), []).append(
+                groups.setdefault(slot.purpose, []).append(
                     Entry(
                         key=str(r.number),
                         priority=r.directive.priority,
@@ -129,9 +132,9 @@ class Stacks:
         ceiling = caps.max_stack_level if caps.max_stack_level is not None else STACK_LEVEL_CEILING
         v16 = caps.version is OcppVersion.V16
         levels: Levels = {}
-        for (purpose, evse), entries in groups.items():
+        for purpose, entries in groups.items():
             placement = place(entries, ceiling=ceiling, replaces_on_level=v16)
             for number, level in placement.levels.items():
-                levels[(int(number), purpose, evse)] = (level, number in placement.unordered)
+                levels[(int(number), purpose)] = (level, number in placement.unordered)
         self._levels[key] = levels
         return levels

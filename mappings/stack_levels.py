@@ -14,10 +14,9 @@ from mappings.commands import OcppCommand
 
 @dataclass(frozen=True, slots=True)
 class ProfileSlot:
-    """Where a profile sits on a station: purpose and EVSE (1.6: connector), its level and validity."""
+    """Where a profile sits on a station: its purpose, level and whether it carries validFrom/validTo."""
 
     purpose: str
-    evse: int
     level: int
     bounded: bool
 
@@ -27,12 +26,9 @@ def profile_slot(command: OcppCommand) -> ProfileSlot | None:
     if command.action != "SetChargingProfile":
         return None
     p = command.payload
-    if "csChargingProfiles" in p:
-        profile, evse = p["csChargingProfiles"], p["connectorId"]
-    else:
-        profile, evse = p["chargingProfile"], p["evseId"]
+    profile = p["csChargingProfiles"] if "csChargingProfiles" in p else p["chargingProfile"]
     bounded = "validTo" in profile and "validFrom" in profile
-    return ProfileSlot(str(profile["chargingProfilePurpose"]), int(evse), int(profile["stackLevel"]), bounded)
+    return ProfileSlot(str(profile["chargingProfilePurpose"]), int(profile["stackLevel"]), bounded)
 
 
 def with_stack_level(command: OcppCommand, level: int) -> OcppCommand:
