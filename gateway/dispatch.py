@@ -42,7 +42,7 @@ from gateway.model import (
 from gateway.reconcile import Item, clear_command, diff, held_der, held_profiles, number_of, wanted_at
 from gateway.schedule import station_directive as _for_station
 from gateway.schedule import station_fraction
-from gateway.stacks import Stacks
+from gateway.stacks import Stacks, Waits
 from gateway.store import DirectiveRecord, Store
 from gateway.supersession import superseded_by
 from mappings import MappingResult, OcppCommand, map_clear, map_directive
@@ -80,6 +80,8 @@ class _Plan:
     station_id: str
     result: MappingResult
     planned: list[CommandOutcome]
+    #: Profiles held back until a stack level frees, from then on (gateway.stacks).
+    deferred: datetime | None = None
 
 
 class TargetError(ValueError):
@@ -122,6 +124,7 @@ class Dispatcher:
         self._reconciling: dict[str, asyncio.Lock] = {}
         #: The stack-level snapshot of each fan-out under way (gateway.stacks), by directive id.
         self._stacks: dict[str, Stacks] = {}
+        self._waits = Waits()
         #: Timed clears under way: (directive id, station id).
         self._clearing: set[tuple[str, str]] = set()
         fleet.on_ready(self._station_ready)
@@ -360,6 +363,10 @@ class Dispatcher:
             elif end is not None:
                 due.append(end)
         due.extend(self._start_due_clears(now))
+        waited, ahead = self._waits.take(now)
+        for station_id in waited:  # a stack level frees: what waited for it goes out
+            self._station_ready(station_id)
+        due.extend(ahead)
         return min(due, default=None)
 
     async def _transition(
@@ -499,9 +506,12 @@ class Dispatcher:
             if mapped is not None and own is directive:
                 mapped[caps] = result
         stacks = self._stacks.get(directive.id) or Stacks.load(self._store, self._targets)
-        return self._planned(station_id, stacks.restack(station_id, caps, number, result))
+        result, wait = stacks.restack(station_id, caps, number, result, self._clock.now())
+        if wait is not None:
+            self._waits.add(station_id, wait)
+        return self._planned(station_id, result, wait)
 
-    def _planned(self, station_id: str, result: MappingResult) -> _Plan:
+    def _planned(self, station_id: str, result: MappingResult, deferred: datetime | None = None) -> _Plan:
         """The commands of `result` as planned for one station: pending, each with the message id it will use."""
         planned = [
             CommandOutcome(
@@ -513,7 +523,7 @@ class Dispatcher:
             )
             for c in result.commands
         ]
-        return _Plan(station_id, result, planned)
+        return _Plan(station_id, result, planned, deferred)
 
     def _commit(self, directive_id: str, plans: Sequence[_Plan]) -> None:
         """Record plans before anything of them is sent: pending outcomes, and command.sent for every command,
@@ -538,7 +548,12 @@ class Dispatcher:
             for command, planned in zip(plan.result.commands, plan.planned, strict=True)
         ]
         outcome = _summarize(directive_id, plan.station_id, commands, list(plan.result.unsupported), self._clock.now())
-        self._record(outcome)
+        note = None
+        if plan.deferred is not None:  # every stack level is taken: the rest goes when one frees
+            note = f"stack levels full: held back until {plan.deferred.isoformat()}"
+            if not commands:
+                outcome = outcome.model_copy(update={"status": OutcomeStatus.PENDING})
+        self._record(outcome, note)
         return outcome
 
     async def _call(
@@ -736,7 +751,9 @@ class Dispatcher:
                 now=now,
                 evse_id=d.target.evse_id,
             )
-            result = stacks.restack(station_id, caps, record.number, result)
+            result, wait = stacks.restack(station_id, caps, record.number, result, now)
+            if wait is not None:
+                self._waits.add(station_id, wait)
             desired.extend((d.id, c) for c in result.commands)
             unsupported[d.id] = result.unsupported
         for did in timed:

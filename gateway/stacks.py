@@ -22,9 +22,19 @@ from mappings.decisions import STACK_LEVEL_CEILING
 from mappings.stack_levels import profile_slot, with_stack_level
 
 _LIVE = frozenset({DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE})
-#: (directive number, purpose) -> (placed level, None where every level is taken; placed out of order). A directive
-#: has at most one profile per purpose (mappings/charging_profiles.py slots).
-Levels = dict[tuple[int, str], tuple[int | None, bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Level:
+    level: int | None
+    unordered: bool = False
+    #: Not to be sent before this (every level was taken when it was received).
+    deferred: datetime | None = None
+
+
+#: (directive number, purpose) -> its placement. A directive has at most one profile per purpose
+#: (mappings/charging_profiles.py slots).
+Levels = dict[tuple[int, str], _Level]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,25 +81,35 @@ class Stacks:
         owed = {(did, sid): due for did, sid, due in store.pending_clears()}
         return cls(store.directives(None, limit=100_000), resolve, owed)
 
-    def restack(self, station_id: str, caps: StationCapabilities, number: int, result: MappingResult) -> MappingResult:
-        """`result` (directive `number` mapped for this station) with its profiles at their placed levels."""
+    def restack(
+        self, station_id: str, caps: StationCapabilities, number: int, result: MappingResult, now: datetime
+    ) -> tuple[MappingResult, datetime | None]:
+        """`result` (directive `number` mapped for this station) with its profiles at their placed levels, less the
+        profiles that must wait for a level to free; and when the first of those may go."""
         slots = [profile_slot(c) for c in result.commands]
         if not any(s is not None and s.level > 0 for s in slots):
-            return result
+            return result, None
         levels = self.levels(station_id, caps)
         commands = []
+        wait: datetime | None = None
         for command, slot in zip(result.commands, slots, strict=True):
             if slot is not None and slot.level > 0:
-                level, unordered = levels.get((number, slot.purpose), (slot.level, False))
+                placed = levels.get((number, slot.purpose), _Level(slot.level))
+                level = placed.level
+                if placed.deferred is not None and placed.deferred > now:
+                    wait = placed.deferred if wait is None else min(wait, placed.deferred)
+                    continue
                 if level is None:
-                    command = _noted(command, f"every stackLevel is taken on this station: sent at {slot.level}")
+                    command = _noted(
+                        command, f"no stackLevel frees before it ends on this station: sent at {slot.level}"
+                    )
                     level = slot.level
-                elif unordered:
+                elif placed.unordered:
                     command = _noted(command, f"too few stackLevels to order it against overlapping profiles: {level}")
                 if level != slot.level:
                     command = with_stack_level(command, level)
             commands.append(command)
-        return MappingResult(tuple(commands), result.unsupported)
+        return MappingResult(tuple(commands), result.unsupported), wait
 
     def levels(self, station_id: str, caps: StationCapabilities) -> Levels:
         """Placed levels of the profiles of the directives known at this station."""
@@ -135,6 +155,27 @@ class Stacks:
         for purpose, entries in groups.items():
             placement = place(entries, ceiling=ceiling, replaces_on_level=v16)
             for number, level in placement.levels.items():
-                levels[(int(number), purpose)] = (level, number in placement.unordered)
+                levels[(int(number), purpose)] = _Level(
+                    level, number in placement.unordered, placement.deferred.get(number)
+                )
         self._levels[key] = levels
         return levels
+
+
+class Waits:
+    """Stations owed a profile that waits for a stack level to free (`Stacks.restack`), each with the earliest time
+    one may go. The dispatcher's timer reconciles a station when its time comes."""
+
+    def __init__(self) -> None:
+        self._due: dict[str, datetime] = {}
+
+    def add(self, station_id: str, at: datetime) -> None:
+        held = self._due.get(station_id)
+        self._due[station_id] = at if held is None else min(held, at)
+
+    def take(self, now: datetime) -> tuple[list[str], list[datetime]]:
+        """Stations whose time has come (forgotten here), and the times still ahead."""
+        due = [sid for sid, at in self._due.items() if at <= now]
+        for sid in due:
+            del self._due[sid]
+        return due, sorted(self._due.values())[:1]

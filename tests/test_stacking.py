@@ -4,12 +4,13 @@ ManualClock."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from gateway.interfaces import DirectiveEventKind
-from gateway.model import Directive, DirectiveState, OcppVersion, Source, SourceProtocol
+from gateway.model import Directive, DirectiveState, OcppVersion, OutcomeStatus, Source, SourceProtocol
 from gateway.runtime import Gateway
 from protocols.ocpp.simulator import ManualClock, SimStation
 from tests.support import make_config, station_configs
@@ -171,3 +172,49 @@ async def test_the_gateway_reports_a_directive_it_fully_replaces_as_superseded(t
         await gw.outcomes("partial")
         assert gw.store.directive("new").state is DirectiveState.SCHEDULED  # type: ignore[union-attr]
         await _expect(clock, sims, [(7, 2500), (15, 1000), (10, 2500)])
+
+
+def _status(gw: Gateway, directive_id: str, station_id: str) -> OutcomeStatus:
+    [outcome] = [o for o in gw.store.outcomes(directive_id) if o.station_id == station_id]
+    return outcome.status
+
+
+async def _settle(gw: Gateway) -> None:
+    """Run the dispatcher's timer once and wait for what it started (reconciliations)."""
+    await gw.dispatcher.tick()
+    while gw.dispatcher.resends():
+        await asyncio.gather(*gw.dispatcher.resends())
+
+
+async def test_an_event_with_more_intervals_than_16_stack_levels_applies_every_interval(tmp_path: Path) -> None:
+    """Ten consecutive five-minute intervals sent ahead; the 1.6 station has 8 stack levels
+    (ChargeProfileMaxStackLevel). Eight are held at once on distinct levels; the last two wait until the first two have ended and go out then,
+    before their start. Every station applies each interval in turn."""
+    clock, adapter = ManualClock(T0), RecordingAdapter()
+    config = make_config(tmp_path, station_configs(list(IDS)))
+    async with (
+        gateway_at(config, clock, adapter) as gw,
+        stations(gw, ["A21"]) as a,
+        stations(gw, ["B201"], V201) as b,
+        stations(gw, ["C16"], V16) as c,
+    ):
+        sims = {**a, **b, **c}
+        assert gw.fleet.stations["C16"].capabilities.max_stack_level == 8  # type: ignore[union-attr]
+        intervals = [_limit(f"i{k}", 1000 + 100 * k, 5 + 5 * k, 5) for k in range(10)]
+        for d in intervals:
+            await gw.submit(d)
+            await gw.outcomes(d.id)
+        c16 = sims["C16"]
+        assert len(c16.profiles.profiles) == 8
+        assert len({p.stack_level for p in c16.profiles.profiles}) == 8
+        waiting = [d.id for d in intervals if _status(gw, d.id, "C16") is OutcomeStatus.PENDING]
+        assert waiting == ["i8", "i9"]
+        for sid in ("A21", "B201"):
+            assert _held(sims[sid]) >= _profile_ids(gw, *(d.id for d in intervals)), sid
+        clock.advance(7 * 60 + 30)  # 12:07:30, inside interval 0
+        for k in range(10):
+            await _settle(gw)
+            for sid, sim in sims.items():
+                assert _near(_applied(sim), 1000 + 100 * k), (sid, k, clock.now())
+            clock.advance(5 * 60)
+        assert _status(gw, "i9", "C16") is OutcomeStatus.ACCEPTED

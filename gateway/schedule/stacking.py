@@ -21,8 +21,8 @@ in tests/schedule/test_stacking.py).
 
 When the station has too few levels for (a) and (b), (b) wins: the entry takes the free level nearest its preferred
 one and is listed `unordered` (both profiles are held, but where their windows overlap the station may apply the
-wrong one). Only when every level is taken does it get None; the caller then keeps the preferred level, and the
-station keeps one of the colliding profiles (on 2.x that breaks K01.FR.06, which the caller notes).
+wrong one). When every level is taken, the entry is deferred: sent when a level frees (`place`). Only an entry
+that never finds a free level before it ends gets None.
 
 Pure: no I/O, no clock. Defaults are not placed here: they sit at level 0, below every time-bounded profile.
 """
@@ -30,8 +30,8 @@ Pure: no I/O, no clock. Defaults are not placed here: they sit at level 0, below
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,39 +93,73 @@ def _held_together(a: Entry, b: Entry) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """Entry key -> stackLevel in 1..ceiling (None: every level taken), and the keys placed without the
-    arbitration order against some overlapping neighbour."""
+    """Entry key -> stackLevel in 1..ceiling (None: never a free level), the keys placed without the arbitration
+    order against some overlapping neighbour, and the keys that may only be sent later (when a level frees)."""
 
     levels: dict[str, int | None]
     unordered: frozenset[str]
+    deferred: dict[str, datetime]
+
+
+#: A level frees just after the profile holding it is no longer needed (held-together is closed at both ends).
+AFTER = timedelta(seconds=1)
+
+
+def _fit(
+    entry: Entry, placed: list[tuple[Entry, int]], ceiling: int, replaces_on_level: bool
+) -> tuple[int, bool] | None:
+    """The level for `entry` among those placed, and whether it had to give up the arbitration order."""
+    low, high, taken = 0, ceiling + 1, set()
+    for other, level in placed:
+        if not _held_together(entry, other):
+            continue
+        if replaces_on_level or _validity_overlap(entry, other):
+            taken.add(level)
+        if _windows_overlap(entry, other):
+            if other.rank() < entry.rank():
+                high = min(high, level)
+            else:
+                low = max(low, level)
+    ordered = True
+    free = [level for level in range(low + 1, high) if level not in taken]
+    if not free:
+        ordered = False
+        free = [level for level in range(1, ceiling + 1) if level not in taken]
+        if not free:
+            return None
+    return min(free, key=lambda level: (abs(level - entry.preferred), -level)), ordered
 
 
 def place(entries: Iterable[Entry], *, ceiling: int, replaces_on_level: bool) -> Placement:
     """Levels for `entries` by the rules above. `replaces_on_level` is True for OCPP 1.6 (same level and purpose
-    replace whatever the validity)."""
+    replace whatever the validity).
+
+    An entry for which every level is taken when it is received waits for the first instant a level frees (just
+    after a profile holding one is no longer needed) and is placed as if sent then: `deferred` says when. An
+    event's consecutive intervals sent ahead to a 1.6 station with C levels: interval k > C waits for interval k - C
+    to end, which is before interval k starts.
+    """
     placed: list[tuple[Entry, int]] = []
     levels: dict[str, int | None] = {}
     unordered: set[str] = set()
+    deferred: dict[str, datetime] = {}
     for entry in sorted(entries, key=lambda e: e.sequence):
-        low, high, taken = 0, ceiling + 1, set()
-        for other, level in placed:
-            if not _held_together(entry, other):
+        frees = sorted({h + AFTER for other, _ in placed if (h := other.held_until) is not None and h >= entry.sent})
+        levels[entry.key] = None
+        for at in (entry.sent, *frees):
+            end = entry.held_until
+            if end is not None and at > end:
+                break  # nothing of it is left to hold
+            trial = entry if at == entry.sent else replace(entry, sent=at)
+            fit = _fit(trial, placed, ceiling, replaces_on_level)
+            if fit is None:
                 continue
-            if replaces_on_level or _validity_overlap(entry, other):
-                taken.add(level)
-            if _windows_overlap(entry, other):
-                if other.rank() < entry.rank():
-                    high = min(high, level)
-                else:
-                    low = max(low, level)
-        free = [level for level in range(low + 1, high) if level not in taken]
-        if not free:
-            free = [level for level in range(1, ceiling + 1) if level not in taken]
-            if not free:
-                levels[entry.key] = None
-                continue
-            unordered.add(entry.key)
-        chosen = min(free, key=lambda level: (abs(level - entry.preferred), -level))
-        levels[entry.key] = chosen
-        placed.append((entry, chosen))
-    return Placement(levels, frozenset(unordered))
+            level, ordered = fit
+            levels[entry.key] = level
+            placed.append((trial, level))
+            if not ordered:
+                unordered.add(entry.key)
+            if at != entry.sent:
+                deferred[entry.key] = at
+            break
+    return Placement(levels, frozenset(unordered), deferred)

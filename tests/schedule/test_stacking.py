@@ -7,6 +7,7 @@ instant the station applies the highest level whose schedule covers it (K08 comp
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import event, given
@@ -51,10 +52,16 @@ def entries(draw: st.DrawFn, *, one_priority: bool = False) -> list[Entry]:
     return out
 
 
+def _as_sent(items: list[Entry], placement: Placement) -> list[Entry]:
+    """The entries as the station gets them: deferred ones when their level frees, in the order they go out."""
+    out = [replace(e, sent=placement.deferred.get(e.key, e.sent)) for e in items]
+    return sorted(out, key=lambda e: (e.sent, e.sequence))
+
+
 def _station_applies(placed: list[Entry], levels: dict[str, int], at: datetime, *, v16: bool) -> str | None:
-    """The entry whose profile the simulated station applies at `at`."""
+    """The entry whose profile the simulated station applies at `at` (`placed` in the order they are sent)."""
     held: list[Entry] = []
-    for e in placed:  # stored in receipt order
+    for e in placed:
         if e.sent > at:
             break
         held = [
@@ -95,16 +102,21 @@ def _instants(items: list[Entry]) -> set[datetime]:
 
 
 def _check(items: list[Entry], placement: Placement, *, v16: bool) -> None:
+    """At every instant, except while a deferred entry waits for its level, the station applies what arbitration
+    says."""
     placed = {k: v for k, v in placement.levels.items() if v is not None}
     if len(placed) < len(items) or placement.unordered:
         event("too few levels for some entry")
         return
-    for at in _instants(items):
-        assert _station_applies(items, placed, at, v16=v16) == _arbitration(items, at), at
+    sent = _as_sent(items, placement)
+    for at in _instants(sent) | _instants(items):
+        if any(e.sent <= at < placement.deferred.get(e.key, e.sent) for e in items):
+            continue
+        assert _station_applies(sent, placed, at, v16=v16) == _arbitration(items, at), at
 
 
 def _held_at(items: list[Entry], levels: dict[str, int], at: datetime, *, v16: bool) -> set[str]:
-    """The keys the simulated station holds at `at` (stored and not replaced since)."""
+    """The keys the simulated station holds at `at` (stored and not replaced since; `items` in sending order)."""
     held: list[Entry] = []
     for e in items:
         if e.sent > at:
@@ -127,8 +139,8 @@ def test_with_few_levels_no_profile_wipes_another(items: list[Entry], v16: bool,
     stackLevel+purpose on 1.6) while a level is free; only entries that found every level taken get None."""
     placement = place(items, ceiling=ceiling, replaces_on_level=v16)
     levels = {k: v for k, v in placement.levels.items() if v is not None}
-    placed = [e for e in items if e.key in levels]
-    for at in _instants(items):
+    placed = [e for e in _as_sent(items, placement) if e.key in levels]
+    for at in _instants(placed):
         needed = {e.key for e in placed if e.sent <= at and (e.held_until is None or at < e.held_until)}
         assert needed <= _held_at(placed, levels, at, v16=v16), at
 
@@ -179,3 +191,21 @@ def test_at_the_top_level_a_newer_overlapping_one_is_held_beside_unordered() -> 
     placement = place([older, newer], ceiling=8, replaces_on_level=False)
     assert placement.levels == {"a": 8, "b": 7}
     assert placement.unordered == {"b"}
+
+
+@given(st.lists(st.integers(1, 90), min_size=1, max_size=20), st.integers(2, 8), st.integers(0, 30))
+def test_an_event_with_more_intervals_than_levels_still_applies_every_interval_on_16(
+    minutes: list[int], ceiling: int, lead: int
+) -> None:
+    """OCPP 1.6, an event's consecutive intervals all sent ahead, more of them than levels: those that find every
+    level taken wait until one frees, which is always before they start; the station applies each in turn."""
+    items, start = [], lead
+    for i, length in enumerate(minutes):
+        items.append(Entry(f"i{i}", 5, i, T0, _minutes(start), _minutes(start + length), preferred=3))
+        start += length
+    placement = place(items, ceiling=ceiling, replaces_on_level=True)
+    assert None not in placement.levels.values()
+    assert not placement.unordered
+    assert all(placement.deferred[e.key] <= e.start for e in items if e.key in placement.deferred)
+    assert len(placement.deferred) == max(0, len(items) - ceiling)
+    _check(items, placement, v16=True)
