@@ -188,8 +188,8 @@ async def _settle(gw: Gateway) -> None:
 
 async def test_an_event_with_more_intervals_than_16_stack_levels_applies_every_interval(tmp_path: Path) -> None:
     """Ten consecutive five-minute intervals sent ahead; the 1.6 station has 8 stack levels
-    (ChargeProfileMaxStackLevel). Eight are held at once on distinct levels; the last two wait until the first two have ended and go out then,
-    before their start. Every station applies each interval in turn."""
+    (ChargeProfileMaxStackLevel). Eight are held at once on distinct levels; the last two wait until the first two
+    have ended and go out then, before their start. Every station applies each interval in turn."""
     clock, adapter = ManualClock(T0), RecordingAdapter()
     config = make_config(tmp_path, station_configs(list(IDS)))
     async with (
