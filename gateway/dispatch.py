@@ -40,8 +40,11 @@ from gateway.model import (
     UnsupportedControl,
 )
 from gateway.reconcile import Item, clear_command, diff, held_der, held_profiles, number_of, wanted_at
-from gateway.schedule import station_fraction, station_window
+from gateway.schedule import station_directive as _for_station
+from gateway.schedule import station_fraction
+from gateway.stacks import Stacks, Waits
 from gateway.store import DirectiveRecord, Store
+from gateway.supersession import superseded_by
 from mappings import MappingResult, OcppCommand, map_clear, map_directive
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,8 @@ class _Plan:
     station_id: str
     result: MappingResult
     planned: list[CommandOutcome]
+    #: Profiles held back until a stack level frees, from then on (gateway.stacks).
+    deferred: datetime | None = None
 
 
 class TargetError(ValueError):
@@ -117,6 +122,9 @@ class Dispatcher:
         self._reports: dict[tuple[str, int], tuple[list[Mapping[str, Any]], asyncio.Future[None]]] = {}
         self._request_ids = itertools.count(1)
         self._reconciling: dict[str, asyncio.Lock] = {}
+        #: The stack-level snapshot of each fan-out under way (gateway.stacks), by directive id.
+        self._stacks: dict[str, Stacks] = {}
+        self._waits = Waits()
         #: Timed clears under way: (directive id, station id).
         self._clearing: set[tuple[str, str]] = set()
         #: The directive as one station is to hold it (gateway.sharing puts its share of an aggregate limit in).
@@ -217,9 +225,12 @@ class Dispatcher:
             await asyncio.shield(run)
         return self._outcomes(directive_id)
 
-    async def cancel(self, directive_id: str, *, superseded: bool = False, randomize_s: int = 0) -> DirectiveRecord:
+    async def cancel(
+        self, directive_id: str, *, superseded: bool = False, randomize_s: int = 0, by: str | None = None
+    ) -> DirectiveRecord:
         """Remove a directive from every station that holds it (ClearDERControl / ClearChargingProfile);
-        `superseded` when the utility replaced it with another (2030.5 EventStatus superseded). With
+        `superseded` when the utility replaced it with another (2030.5 EventStatus superseded), or the gateway
+        found directive `by` in force wherever and whenever it would be (gateway.supersession). With
         `randomize_s` (2030.5 cancel with randomization) each station's clear waits its own reproducible offset in
         [0, |randomize_s|); the owed clears are stored and sent by the timer.
 
@@ -236,7 +247,8 @@ class Dispatcher:
         now = self._clock.now()
         state = DirectiveState.SUPERSEDED if superseded else DirectiveState.CANCELLED
         self._store.set_directive_state(directive_id, state, now)
-        self._append(f"directive.{state.value}", {"number": record.number}, at=now, directive_id=directive_id)
+        data: dict[str, Any] = {"number": record.number} if by is None else {"number": record.number, "by": by}
+        self._append(f"directive.{state.value}", data, at=now, directive_id=directive_id)
         holders = [
             o for o in self._outcomes(directive_id) if any(c.status is OutcomeStatus.ACCEPTED for c in o.commands)
         ]
@@ -246,7 +258,8 @@ class Dispatcher:
         await asyncio.gather(*(self._clear_station(record, o) for o in holders))
         outcomes = tuple(self._outcomes(directive_id))
         kind = DirectiveEventKind.SUPERSEDED if superseded else DirectiveEventKind.CANCELLED
-        await self._emit(DirectiveEvent(directive_id, kind, self._clock.now(), outcomes))
+        detail = None if by is None else f"superseded by {by}"
+        await self._emit(DirectiveEvent(directive_id, kind, self._clock.now(), outcomes, detail))
         refreshed = self._store.directive(directive_id)
         assert refreshed is not None
         return refreshed
@@ -327,6 +340,8 @@ class Dispatcher:
                 else DirectiveEventKind.SCHEDULED
             )
             await self._emit(DirectiveEvent(directive.id, kind, now, tuple(outcomes)))
+            for older in superseded_by(self._store, self._targets, current, outcomes, now):
+                await self.cancel(older, superseded=True, by=directive.id)
             await self.tick()
         return list(outcomes)
 
@@ -367,6 +382,10 @@ class Dispatcher:
             elif end is not None:
                 due.append(end)
         due.extend(self._start_due_clears(now))
+        waited, ahead = self._waits.take(now)
+        for station_id in waited:  # a stack level frees: what waited for it goes out
+            self._station_ready(station_id)
+        due.extend(ahead)
         return min(due, default=None)
 
     async def _transition(
@@ -397,6 +416,20 @@ class Dispatcher:
         transaction and its commands start at once, so the first frames leave after one small write while later
         chunks are being planned. The others (offline, or capabilities still being read) go one by one.
         """
+        self._stacks[directive.id] = Stacks.load(self._store, self._targets)
+        try:
+            return await self._apply_stations(directive, number, stations, received, previous)
+        finally:
+            self._stacks.pop(directive.id, None)
+
+    async def _apply_stations(
+        self,
+        directive: Directive,
+        number: int,
+        stations: Sequence[str],
+        received: datetime,
+        previous: Directive | None,
+    ) -> list[StationOutcome]:
         waiting: list[asyncio.Future[StationOutcome]] = []
         running: list[asyncio.Future[StationOutcome]] = []
         mapped: dict[StationCapabilities, MappingResult] = {}
@@ -491,9 +524,13 @@ class Dispatcher:
                 result = MappingResult(commands=result.commands + stale, unsupported=result.unsupported)
             if mapped is not None and own is directive:
                 mapped[caps] = result
-        return self._planned(station_id, result)
+        stacks = self._stacks.get(directive.id) or Stacks.load(self._store, self._targets)
+        result, wait = stacks.restack(station_id, caps, number, result, self._clock.now())
+        if wait is not None:
+            self._waits.add(station_id, wait)
+        return self._planned(station_id, result, wait)
 
-    def _planned(self, station_id: str, result: MappingResult) -> _Plan:
+    def _planned(self, station_id: str, result: MappingResult, deferred: datetime | None = None) -> _Plan:
         """The commands of `result` as planned for one station: pending, each with the message id it will use."""
         planned = [
             CommandOutcome(
@@ -505,7 +542,7 @@ class Dispatcher:
             )
             for c in result.commands
         ]
-        return _Plan(station_id, result, planned)
+        return _Plan(station_id, result, planned, deferred)
 
     def _commit(self, directive_id: str, plans: Sequence[_Plan]) -> None:
         """Record plans before anything of them is sent: pending outcomes, and command.sent for every command,
@@ -530,7 +567,12 @@ class Dispatcher:
             for command, planned in zip(plan.result.commands, plan.planned, strict=True)
         ]
         outcome = _summarize(directive_id, plan.station_id, commands, list(plan.result.unsupported), self._clock.now())
-        self._record(outcome)
+        note = None
+        if plan.deferred is not None:  # every stack level is taken: the rest goes when one frees
+            note = f"stack levels full: held back until {plan.deferred.isoformat()}"
+            if not commands:
+                outcome = outcome.model_copy(update={"status": OutcomeStatus.PENDING})
+        self._record(outcome, note)
         return outcome
 
     async def _call(
@@ -711,6 +753,7 @@ class Dispatcher:
         desired: list[tuple[str, OcppCommand]] = []
         unsupported: dict[str, tuple[UnsupportedControl, ...]] = {}
         live = (DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE)
+        stacks = Stacks.load(self._store, self._targets)
         for record in self._store.directives(live, limit=100_000):
             d = record.directive
             if station_id not in self._targets(d):
@@ -727,6 +770,9 @@ class Dispatcher:
                 now=now,
                 evse_id=d.target.evse_id,
             )
+            result, wait = stacks.restack(station_id, caps, record.number, result, now)
+            if wait is not None:
+                self._waits.add(station_id, wait)
             desired.extend((d.id, c) for c in result.commands)
             unsupported[d.id] = result.unsupported
         for did in timed:
@@ -884,20 +930,6 @@ class Dispatcher:
             await self._clear_station(record, outcome)
             owed.append(f"directive:{outcome.directive_id}")
         return owed
-
-
-def _for_station(directive: Directive, station_id: str, received: datetime) -> Directive:
-    """The directive as one station runs it: its own randomized start and duration (reproducible, see
-    gateway.schedule.randomize); unchanged when the directive is not randomized."""
-    if directive.is_default:
-        return directive
-    if not (directive.randomize_start_s or directive.randomize_duration_s):
-        # A directive without a start begins when it was received, whenever it is (re)sent: a late send never
-        # extends it, and every send of it carries the same content (reconciliation compares contents).
-        return directive if directive.start is not None else directive.model_copy(update={"start": received})
-    window = station_window(directive, station_id, received=received)
-    duration = None if window.end is None else max(1.0, (window.end - window.start).total_seconds())
-    return directive.model_copy(update={"start": window.start, "duration_s": duration})
 
 
 def _sent_entry(

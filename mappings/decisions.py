@@ -116,7 +116,8 @@ ALWAYS_SUPPORTED_MODES: Final = frozenset({OperationMode.CHARGING_ONLY})
 #: stackLevel = clamp(STACK_LEVEL_CEILING - priority, 1, STACK_LEVEL_CEILING) for scheduled directives, 0 for
 #: defaults. OCPP: a higher stackLevel wins; the model: a lower priority wins. Defaults sit below everything, as a 2.1
 #: default DER control does (R04.FR.11). 10 stays inside the ProfileStackLevel of common stations; priorities from 9
-#: up share level 1 (the scheduler arbitrates overlapping directives, since K01.FR.06 forbids equal levels).
+#: up share band 1. This is the band: the runtime moves each profile to the level nearest it that keeps arbitration's
+#: order on the station and never shares a level K01.FR.06 (1.6: stackLevel+purpose) forbids (gateway/stacks.py).
 STACK_LEVEL_CEILING: Final = 10
 
 #: Prices: OCPP carries prices only as ISO 15118-20 price schedules inside a charging schedule (absolutePriceSchedule,

@@ -4,6 +4,6 @@ No I/O and no clock reads: every function takes `now`. The runtime's dispatcher 
 """
 
 from gateway.schedule.arbitration import Candidate, in_force
-from gateway.schedule.randomize import Window, station_fraction, station_window
+from gateway.schedule.randomize import Window, station_directive, station_fraction, station_window
 
-__all__ = ["Candidate", "Window", "in_force", "station_fraction", "station_window"]
+__all__ = ["Candidate", "Window", "in_force", "station_directive", "station_fraction", "station_window"]

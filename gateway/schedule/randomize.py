@@ -46,3 +46,17 @@ def station_window(directive: Directive, station_id: str, *, received: datetime)
         return Window(start, None, start_shift, duration_shift)
     duration = max(0.0, directive.duration_s + duration_shift)
     return Window(start, start + timedelta(seconds=duration), start_shift, duration_shift)
+
+
+def station_directive(directive: Directive, station_id: str, received: datetime) -> Directive:
+    """The directive as one station runs it: its own randomized start and duration (reproducible, see
+    gateway.schedule.randomize); unchanged when the directive is not randomized."""
+    if directive.is_default:
+        return directive
+    if not (directive.randomize_start_s or directive.randomize_duration_s):
+        # A directive without a start begins when it was received, whenever it is (re)sent: a late send never
+        # extends it, and every send of it carries the same content (reconciliation compares contents).
+        return directive if directive.start is not None else directive.model_copy(update={"start": received})
+    window = station_window(directive, station_id, received=received)
+    duration = None if window.end is None else max(1.0, (window.end - window.start).total_seconds())
+    return directive.model_copy(update={"start": window.start, "duration_s": duration})

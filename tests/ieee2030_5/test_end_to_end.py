@@ -126,7 +126,8 @@ async def test_cancel_and_supersede_behave_as_2030_5_says(world: World) -> None:
     await world.settle()
     limit = {"opModImpLimW": {"value": 5, "multiplier": 3}}
     first = world.server.create_control(1, 1, {"start_in_s": 300, "duration_s": 600, "base": limit})
-    second = world.server.create_control(1, 1, {"start_in_s": 300, "duration_s": 600, "base": limit})
+    # Starts later, so it does not cover the first (the gateway would report that one superseded itself).
+    second = world.server.create_control(1, 1, {"start_in_s": 400, "duration_s": 600, "base": limit})
     await world.at(60)
     world.server.cancel_control(first)
     world.server.supersede_control(second)

@@ -1,0 +1,181 @@
+"""Stack levels at run time: the charging profiles a station holds or should hold, placed so that the station's own
+composite schedule follows the gateway's arbitration (docs/dispatch.md, "Stack levels").
+
+A `Stacks` snapshot is taken once per fan-out or reconciliation. It knows every directive that can share a
+station's levels (live ones, and ended ones whose profiles a station held while a live one was received) and
+places their profiles per station, purpose and EVSE with `gateway.schedule.stacking.place`; `restack` moves a
+mapped directive's profiles to their placed levels. Reads the store and the fleet, sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities
+from gateway.schedule import station_directive
+from gateway.schedule.stacking import Entry, place
+from gateway.store import DirectiveRecord, Store
+from mappings import MappingResult, OcppCommand, map_directive
+from mappings.decisions import STACK_LEVEL_CEILING
+from mappings.stack_levels import profile_slot, with_stack_level
+
+_LIVE = frozenset({DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE})
+
+
+@dataclass(frozen=True, slots=True)
+class _Level:
+    level: int | None
+    unordered: bool = False
+    #: Not to be sent before this (every level was taken when it was received).
+    deferred: datetime | None = None
+
+
+#: (directive number, purpose) -> its placement. A directive has at most one profile per purpose
+#: (mappings/charging_profiles.py slots).
+Levels = dict[tuple[int, str], _Level]
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    record: DirectiveRecord
+    stations: frozenset[str]
+    #: When a cancelled (superseded, failed) directive stopped being wanted; None while live or once completed.
+    gone: datetime | None
+
+
+def _noted(command: OcppCommand, note: str) -> OcppCommand:
+    joined = note if command.note is None else f"{command.note}; {note}"
+    return OcppCommand(command.action, command.payload, command.controls, joined)
+
+
+class Stacks:
+    """The directives that can share stations' stack levels, as of one moment."""
+
+    def __init__(
+        self,
+        records: Sequence[DirectiveRecord],
+        resolve: Callable[[Directive], Iterable[str]],
+        owed: Mapping[tuple[str, str], datetime] = {},
+    ) -> None:
+        live = [r for r in records if r.state in _LIVE]
+        horizon = min((r.created for r in live), default=None)
+        self._known: list[_Known] = []
+        for r in sorted(records, key=lambda r: r.number):
+            if r.directive.is_default:
+                continue  # defaults sit at level 0, below every placed profile
+            ended = r.state not in _LIVE
+            if ended and (horizon is None or r.updated < horizon):
+                continue  # gone before any live directive was received: it shares no level with them
+            gone = r.updated if ended and r.state is not DirectiveState.COMPLETED else None
+            self._known.append(_Known(r, frozenset(resolve(r.directive)), gone))
+        self._owed = owed
+        self._mapped: dict[tuple[int, StationCapabilities, str | None], MappingResult] = {}
+        #: Placements by (station id or None when nothing is randomized, caps, directive numbers at the station):
+        #: stations with the same directives and capabilities share one.
+        self._levels: dict[tuple[str | None, StationCapabilities, tuple[int, ...]], Levels] = {}
+
+    @classmethod
+    def load(cls, store: Store, resolve: Callable[[Directive], Iterable[str]]) -> Stacks:
+        owed = {(did, sid): due for did, sid, due in store.pending_clears()}
+        return cls(store.directives(None, limit=100_000), resolve, owed)
+
+    def restack(
+        self, station_id: str, caps: StationCapabilities, number: int, result: MappingResult, now: datetime
+    ) -> tuple[MappingResult, datetime | None]:
+        """`result` (directive `number` mapped for this station) with its profiles at their placed levels, less the
+        profiles that must wait for a level to free; and when the first of those may go."""
+        slots = [profile_slot(c) for c in result.commands]
+        if not any(s is not None and s.level > 0 for s in slots):
+            return result, None
+        levels = self.levels(station_id, caps)
+        commands = []
+        wait: datetime | None = None
+        for command, slot in zip(result.commands, slots, strict=True):
+            if slot is not None and slot.level > 0:
+                placed = levels.get((number, slot.purpose), _Level(slot.level))
+                level = placed.level
+                if placed.deferred is not None and placed.deferred > now:
+                    wait = placed.deferred if wait is None else min(wait, placed.deferred)
+                    continue
+                if level is None:
+                    command = _noted(
+                        command, f"no stackLevel frees before it ends on this station: sent at {slot.level}"
+                    )
+                    level = slot.level
+                elif placed.unordered:
+                    command = _noted(command, f"too few stackLevels to order it against overlapping profiles: {level}")
+                if level != slot.level:
+                    command = with_stack_level(command, level)
+            commands.append(command)
+        return MappingResult(tuple(commands), result.unsupported), wait
+
+    def levels(self, station_id: str, caps: StationCapabilities) -> Levels:
+        """Placed levels of the profiles of the directives known at this station."""
+        known = [k for k in self._known if station_id in k.stations]
+        randomized = any(k.record.directive.randomize_start_s or k.record.directive.randomize_duration_s for k in known)
+        key = (station_id if randomized else None, caps, tuple(k.record.number for k in known))
+        cached = self._levels.get(key)
+        if cached is not None:
+            return cached
+        # One group per purpose, over all EVSEs: a TxDefaultProfile on EVSE 0 applies to every EVSE and may not share
+        # a level with one on a specific EVSE (K01.FR.52/53); EVSE-specific ones are kept apart too (more than needed).
+        groups: dict[str, list[Entry]] = {}
+        for k in known:
+            r = k.record
+            own = station_directive(r.directive, station_id, r.created)
+            cache = (r.number, caps, station_id if randomized else None)
+            mapped = self._mapped.get(cache)
+            if mapped is None:
+                mapped = map_directive(own, caps, number=r.number, now=r.created, evse_id=r.directive.target.evse_id)
+                self._mapped[cache] = mapped
+            assert own.start is not None  # station_directive gives every non-default directive a start
+            gone = self._owed.get((r.directive.id, station_id), k.gone)
+            for command in mapped.commands:
+                slot = profile_slot(command)
+                if slot is None or slot.level == 0:
+                    continue
+                groups.setdefault(slot.purpose, []).append(
+                    Entry(
+                        key=str(r.number),
+                        priority=r.directive.priority,
+                        sequence=r.number,
+                        sent=r.created,
+                        start=own.start,
+                        end=own.end(r.created),
+                        preferred=slot.level,
+                        gone=gone,
+                        bounded=slot.bounded,
+                    )
+                )
+        ceiling = caps.max_stack_level if caps.max_stack_level is not None else STACK_LEVEL_CEILING
+        v16 = caps.version is OcppVersion.V16
+        levels: Levels = {}
+        for purpose, entries in groups.items():
+            placement = place(entries, ceiling=ceiling, replaces_on_level=v16)
+            for number, level in placement.levels.items():
+                levels[(int(number), purpose)] = _Level(
+                    level, number in placement.unordered, placement.deferred.get(number)
+                )
+        self._levels[key] = levels
+        return levels
+
+
+class Waits:
+    """Stations owed a profile that waits for a stack level to free (`Stacks.restack`), each with the earliest time
+    one may go. The dispatcher's timer reconciles a station when its time comes."""
+
+    def __init__(self) -> None:
+        self._due: dict[str, datetime] = {}
+
+    def add(self, station_id: str, at: datetime) -> None:
+        held = self._due.get(station_id)
+        self._due[station_id] = at if held is None else min(held, at)
+
+    def take(self, now: datetime) -> tuple[list[str], list[datetime]]:
+        """Stations whose time has come (forgotten here), and the times still ahead."""
+        due = [sid for sid, at in self._due.items() if at <= now]
+        for sid in due:
+            del self._due[sid]
+        return due, sorted(self._due.values())[:1]
