@@ -191,12 +191,12 @@ class VenClient:
     async def _create_or_find(
         self, path: str, body: dict[str, Any], lookup: Callable[[], Awaitable[list[dict[str, Any]]]]
     ) -> dict[str, Any]:
-        """POST `body`; a 409 (created meanwhile, by another instance or the VTN operator) is answered by looking
-        the object up again."""
+        """POST `body`; a conflict (created meanwhile, by another instance or the VTN operator: 409, or 400 where
+        the definition has no 409, as 3.1.0 createVen) is answered by looking the object up again."""
         try:
             return _object(await self.request("POST", path, body=body), f"POST {path}")
         except OpenAdrHttpError as exc:
-            if exc.status != 409:
+            if exc.status not in (400, 409):
                 raise
             found = await lookup()
             if not found:
