@@ -186,6 +186,7 @@ class OpenAdr3Adapter:
         self.outbox: deque[_PendingReport] = deque()
         self.report_failures = 0
         self._report_retry_at: datetime | None = None
+        self._flushing = asyncio.Lock()
 
     @property
     def client(self) -> VenClient:
@@ -519,6 +520,10 @@ class OpenAdr3Adapter:
     async def flush_reports(self) -> int:
         """POST the outbox in order until it is empty or the VTN fails; returns how many were delivered. A report
         the VTN refuses for good (4xx other than 408/429) is dropped and noted in `report_errors`."""
+        async with self._flushing:  # the loop and a completed directive may both flush: one POST per report
+            return await self._flush()
+
+    async def _flush(self) -> int:
         delivered = 0
         while self.outbox:
             pending = self.outbox[0]

@@ -6,6 +6,7 @@ purpose are shown not to conform."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import timedelta
@@ -188,6 +189,26 @@ async def test_failed_report_posts_wait_and_are_delivered_when_the_vtn_is_back(
     assert report["resources"][0]["intervalPeriod"] == {"start": "2025-06-01T12:00:00Z", "duration": "PT300S"}
     assert [what for what, _, _ in sink.upstream] == ["report"]
     assert adapter.report_failures == 0
+
+
+async def test_a_waiting_report_is_posted_once_when_two_flushes_meet(
+    vtn: Vtn, start_adapter: StartAdapter, clock: ManualClock
+) -> None:
+    """The loop's retry and a completed directive may flush at the same time: each report is POSTed once."""
+    program = await make_program(vtn)
+    body = event_body(vtn, program["id"], LIMIT, reportDescriptors=[{"payloadType": "USAGE"}])
+    body["intervalPeriod"] = {"start": "2025-06-01T12:00:00Z", "duration": "PT5M"}
+    await vtn.create("events", body)
+    stepper = Stepper()
+    adapter, _ = await start_adapter(sleep=stepper.sleep, poll_interval_s=7200)
+    vtn.outage = 503
+    assert await stepper.step(clock) == 300
+    assert await stepper.next() == 6900  # the retry (7200 s after the failure) comes after the next poll
+    assert len(adapter.outbox) == 1
+    vtn.outage = None
+    assert sorted(await asyncio.gather(adapter.flush_reports(), adapter.flush_reports())) == [0, 1]
+    assert len(vtn.reports) == 1
+    assert [ex.method for ex in vtn.exchanges if ex.path == "/reports"] == ["POST", "POST"]  # 503, then 201
 
 
 async def test_report_refused_for_good_is_dropped_not_retried(
