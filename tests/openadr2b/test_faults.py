@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.clock import SystemClock
+from gateway.clock import ManualClock, SystemClock
 from gateway.model import Controls, Target
 from protocols.openadr2b.adapter import MAX_START_RETRY_S, START_RETRY_S, OpenAdr2bAdapter
 from tests.openadr2b.conftest import VEN_ID, WAIT_S, FixedFleet, Started, Vtn, adapter_config
@@ -159,3 +159,37 @@ async def test_refused_registration_is_retried(vtn: Vtn) -> None:
         assert len(vtn.registrations) == 2
     finally:
         await adapter.stop()
+
+
+async def test_vtn_down_while_running_keeps_the_directives_and_polling_resumes(vtn: Vtn) -> None:
+    """openleadr polls on real time at the VTN's frequency (1 s here) and keeps doing so while the VTN is down; the
+    link's health goes by the gateway's clock (manual here, so three poll intervals pass at once)."""
+    clock = ManualClock(datetime.now(UTC))
+    adapter = OpenAdr2bAdapter(adapter_config(vtn), clock=clock, fleet=FixedFleet())
+    sink = RecordingSink()
+    await adapter.start(sink)
+    port = vtn.server.app_runner.addresses[0][1]
+    again: Vtn | None = None
+    try:
+        event_id = vtn.add_event("LOAD_CONTROL", "x-loadControlCapacity", hours(0.25))
+        assert await vtn.opt(event_id) == "optIn"
+        await sink.wait(lambda: len(sink.submitted) == 1, timeout_s=WAIT_S)
+        await vtn.server.stop()
+        heard = asyncio.Event()  # set by openleadr after the VEN's own hook has noted the answer
+        adapter.ven.client.add_hook("after_receive_xml", lambda xml: heard.set())
+        clock.advance(4)
+        assert not adapter.health().ok
+        assert "no answer" in adapter.health().detail
+        assert sink.cancelled == []  # nothing received is withdrawn while the VTN is away
+        again = Vtn(port=port)  # back on the same port (with no memory of the event)
+        await again.server.run()
+        heard.clear()
+        async with asyncio.timeout(WAIT_S):
+            await heard.wait()  # the next real-time poll reaches it
+        assert adapter.health().ok
+        assert sink.cancelled == []
+        assert len(sink.submitted) == 1
+    finally:
+        await adapter.stop()
+        if again is not None:
+            await again.server.stop()
