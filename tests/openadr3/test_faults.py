@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from gateway.clock import ManualClock
-from protocols.openadr3.spec import OpenAdrVersion
+from protocols.openadr3.spec import OpenAdrVersion, validate
 from protocols.openadr3.vtn import Vtn
 from tests.openadr3.conftest import T0, StartAdapter, conformance_errors, event_body, make_program
 from tests.support import Stepper
@@ -263,6 +263,7 @@ async def test_stale_and_duplicate_event_versions_change_nothing(
     await vtn.update("events", event["id"], changed)
     assert [d.controls.import_limit_w for d, _ in sink.submitted] == [7500, 3000]
     first, second = (d.body for d in vtn.deliveries)
+    assert [validate(vtn.version, "notification", json.loads(b)) for b in (first, second)] == [[], []]
     callback = vtn.objects("subscriptions")[0]["objectOperations"][0]["callbackUrl"]
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
         for late in (first, second):  # the first version arrives again late, then the current one twice
