@@ -15,6 +15,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from gateway.clock import ManualClock
 from gateway.config import ApiConfig, GatewayConfig, OcppConfig, StationConfig
 from gateway.interfaces import Signal
 from gateway.model import Directive
@@ -127,3 +128,31 @@ class RecordingSink:
             while not done():
                 self.changed.clear()
                 await self.changed.wait()
+
+
+class Stepper:
+    """An injected sleep the test steps: it records each wait a loop asks for and returns when released, so retry
+    and backoff run on the test's clock instead of wall time."""
+
+    def __init__(self) -> None:
+        self.asked: asyncio.Queue[float] = asyncio.Queue()
+        self._go: asyncio.Queue[None] = asyncio.Queue()
+
+    async def sleep(self, seconds: float) -> None:
+        self.asked.put_nowait(seconds)
+        await self._go.get()
+
+    async def next(self, timeout_s: float = 5.0) -> float:
+        """The next wait asked for (the loop is now sleeping on it)."""
+        return await asyncio.wait_for(self.asked.get(), timeout_s)
+
+    def release(self) -> None:
+        self._go.put_nowait(None)
+
+    async def step(self, clock: ManualClock) -> float:
+        """Wait for the loop to sleep, move `clock` by what it asked, and let it go."""
+        seconds = await self.next()
+        clock.advance(seconds)
+        self.release()
+        await asyncio.sleep(0)
+        return seconds

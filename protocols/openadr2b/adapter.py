@@ -1,17 +1,21 @@
 """`OpenAdr2bAdapter`: the OpenADR 2.0b VEN as a gateway.interfaces.UtilityAdapter.
 
 Start: registration, report registration and the first poll (openleadr's client, `protocols.openadr2b.ven`); then
-openleadr polls on its own. Each new or modified event is normalized, the opt decision is taken from what the
-fleet can do, and only an opted-in event's directives are submitted to the runtime's DirectiveSink; directives a
-modified event no longer asks for, and all of a cancelled or declined event's, are cancelled. Every opt-out and
-every signal that cannot be used is handed to `sink.reject` (audited).
+openleadr polls on its own. A VTN that does not answer or does not register the VEN at start does not stop the
+gateway: registration is tried again after START_RETRY_S, the wait doubling up to MAX_START_RETRY_S. Each new or
+modified event is normalized, the opt decision is taken from what the fleet can do, and only an opted-in event's
+directives are submitted to the runtime's DirectiveSink; directives a modified event no longer asks for, and all
+of a cancelled or declined event's, are cancelled. Every opt-out and every signal that cannot be used is handed to
+`sink.reject` (audited).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,9 +24,16 @@ from gateway.interfaces import AlarmReport, DirectiveEvent, DirectiveSink, LinkH
 from gateway.model import Directive, SourceProtocol
 from protocols.openadr2b.normalize import NormalizeError, normalize_event, resolve_target
 from protocols.openadr2b.opt import FleetCapability, Opt, OptDecision, decide_opt
-from protocols.openadr2b.ven import FleetData, OpenAdr2bConfig, Ven
+from protocols.openadr2b.ven import FleetData, OpenAdr2bConfig, RegistrationError, Ven
 
 log = logging.getLogger(__name__)
+
+#: The first wait before registering again after a failed start, s; it doubles with each failure.
+START_RETRY_S = 30.0
+#: The longest wait between registration attempts, s.
+MAX_START_RETRY_S = 600.0
+
+Sleep = Callable[[float], Awaitable[None]]
 
 _NO_FLEET = FleetCapability(0, 0, 0.0, can_discharge=False, can_hold_setpoint=False)
 
@@ -30,12 +41,22 @@ _NO_FLEET = FleetCapability(0, 0, 0.0, can_discharge=False, can_hold_setpoint=Fa
 class OpenAdr2bAdapter:
     protocol = SourceProtocol.OPENADR2B
 
-    def __init__(self, config: OpenAdr2bConfig, *, clock: Clock, fleet: FleetData) -> None:
+    def __init__(
+        self, config: OpenAdr2bConfig, *, clock: Clock, fleet: FleetData, sleep: Sleep = asyncio.sleep
+    ) -> None:
         self.config = config
         self._clock = clock
         self._fleet = fleet
+        self._sleep = sleep
         self._sink: DirectiveSink | None = None
         self._ven: Ven | None = None
+        self._retry: asyncio.Task[None] | None = None
+        #: Why the last registration attempt failed (None once registered).
+        self.start_failure: str | None = None
+        #: Failed registration attempts in a row.
+        self.start_failures = 0
+        #: Set once registration, report registration and the first poll are done.
+        self.registered = asyncio.Event()
         self._events: dict[str, dict[str, Directive]] = {}
         #: The last answer given per event id, for health pages and tests.
         self.opts: dict[str, OptDecision] = {}
@@ -49,11 +70,40 @@ class OpenAdr2bAdapter:
         return self._ven
 
     async def start(self, sink: DirectiveSink) -> None:
+        """Register; when that fails, return anyway and keep trying in the background (see `retry_wait_s`)."""
         self._sink = sink
         self._ven = Ven(self.config, self._fleet, self._on_event, clock=self._clock)
-        await self._ven.start()
+        if not await self._register():
+            self._retry = asyncio.create_task(self._keep_registering(), name="openadr2b-register")
+
+    async def _register(self) -> bool:
+        try:
+            await self.ven.start()
+        except RegistrationError as exc:
+            self.start_failures += 1
+            self.start_failure = str(exc)
+            log.warning("openadr2b: %s (attempt %d); next in %.0f s", exc, self.start_failures, self.retry_wait_s())
+            return False
+        self.start_failures = 0
+        self.start_failure = None
+        self.registered.set()
+        return True
+
+    def retry_wait_s(self) -> float:
+        """The wait before the next registration attempt: START_RETRY_S doubled per failure after the first."""
+        return min(START_RETRY_S * (1 << min(max(self.start_failures - 1, 0), 32)), MAX_START_RETRY_S)
+
+    async def _keep_registering(self) -> None:
+        while True:
+            await self._sleep(self.retry_wait_s())
+            if await self._register():
+                return
 
     async def stop(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            await asyncio.gather(self._retry, return_exceptions=True)
+            self._retry = None
         if self._ven is not None:
             await self._ven.stop()
 
@@ -61,7 +111,8 @@ class OpenAdr2bAdapter:
         """Healthy while registered and the VTN answered within three poll intervals."""
         ven = self._ven
         if ven is None or not ven.registered:
-            return LinkHealth(ok=False, last_seen=None if ven is None else ven.last_seen, detail="not registered")
+            detail = self.start_failure or "not registered"
+            return LinkHealth(ok=False, last_seen=None if ven is None else ven.last_seen, detail=detail)
         interval = ven.poll_interval or timedelta(seconds=10)
         if ven.last_seen is None or self._clock.now() - ven.last_seen > 3 * interval:
             return LinkHealth(ok=False, last_seen=ven.last_seen, detail=f"no answer from the VTN for {3 * interval}")

@@ -4,11 +4,13 @@ openleadr does the 2.0b XML (schema-checked both ways), optional XML signatures 
 (oadrQueryRegistration, oadrCreatePartyRegistration), report registration (oadrRegisterReport) and polling
 (oadrPoll at the VTN's oadrRequestedOadrPollFreq, on its own scheduler). This module adds: the configuration, one
 TELEMETRY_USAGE and one TELEMETRY_STATUS report per configured resource fed from `FleetData`, the raw bytes of each
-oadrDistributeEvent (for the audit digest), and the event handler that answers optIn / optOut.
+oadrDistributeEvent (for the audit digest), the event handler that answers optIn / optOut, and a report queue that
+holds back reports without a single data point (openleadr queues one on every tick, data or not).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -31,6 +33,26 @@ EventHandler = Callable[[dict[str, Any], bytes], Awaitable[Opt]]
 
 class RegistrationError(Exception):
     """The VTN could not be reached or did not register the VEN."""
+
+
+class _ReportsWithData(asyncio.Queue[Any]):
+    """openleadr's queue of outgoing oadrUpdateReport reports, minus those with no interval.
+
+    openleadr builds and queues a report on every tick even when the callbacks gave no data point (a fleet with no
+    metered power yet). Such an oadrReport is schema-valid but says nothing, and openleadr's own VTN answers it
+    with HTTP 500 (its oadrUpdateReport handler reads `report['intervals']`). A missing reading is not a zero, so
+    nothing is sent for that tick: the VTN sees a gap, as for any sample it did not get.
+    """
+
+    def __init__(self, on_skip: Callable[[Any], None]) -> None:
+        super().__init__()
+        self._on_skip = on_skip
+
+    def put_nowait(self, item: Any) -> None:  # Queue.put ends here too
+        if not getattr(item, "intervals", None):
+            self._on_skip(item)
+            return
+        super().put_nowait(item)
 
 
 class OpenAdr2bConfig(BaseModel):
@@ -83,6 +105,10 @@ class Ven:
         self._client: OpenADRClient | None = None
         self._distribute: bytes | None = None
         self.last_seen: datetime | None = None
+        #: Messages received from the VTN (any answer, even an error page).
+        self.answers = 0
+        #: Reports held back for want of a data point (see `_ReportsWithData`).
+        self.reports_skipped = 0
 
     @property
     def client(self) -> OpenADRClient:
@@ -111,6 +137,7 @@ class Ven:
             disable_signature=c.cert is None,
         )  # fmt: skip
         self._client = client
+        client.pending_reports = _ReportsWithData(self._skipped)
         interval = timedelta(seconds=c.report_interval_s)
         for name, target in c.resources.items():
             client.add_report(
@@ -126,8 +153,11 @@ class Ven:
         client.add_hook("after_receive_xml", self._received)
         client.add_handler("on_event", self._handle)
         client.add_handler("on_update_event", self._handle)
-        await client.run()
+        answers_before = self.answers
+        await client.run()  # on failure openleadr logs why, closes its session and returns
         if client.registration_id is None:
+            if self.answers == answers_before:
+                raise RegistrationError(f"the VTN at {c.vtn_url} did not answer")
             raise RegistrationError(f"the VTN at {c.vtn_url} did not register VEN {c.ven_name!r}")
         log.info("openadr2b: registered as venID %s (registration %s)", client.ven_id, client.registration_id)
 
@@ -135,7 +165,12 @@ class Ven:
         if self._client is not None and self._client.client_session is not None:
             await self._client.stop()
 
+    def _skipped(self, report: Any) -> None:
+        self.reports_skipped += 1
+        log.debug("openadr2b: %s report %s not sent: no data point", report.report_name, report.report_request_id)
+
     def _received(self, xml: str) -> None:
+        self.answers += 1
         self.last_seen = self._clock.now()
         if "oadrDistributeEvent" in xml[:2048]:
             self._distribute = xml.encode()

@@ -7,6 +7,12 @@ all of a deleted event's, are cancelled. Payloads that cannot be used are handed
 fatal. Reports follow each event's reportDescriptors (reports.report_plans: startInterval, numIntervals, frequency,
 repeat): the loop wakes, by the injected clock and sleep, when the next report is due (or for the next poll, if
 sooner), and a completed directive sends what is due at once.
+
+Faults: a VTN that fails (down, 5xx, any error answer, a malformed body) never withdraws what was received; the
+wait before the next poll doubles up to MAX_POLL_BACKOFF_S, and registration at start is retried the same way.
+Reports the VTN could not take (transport errors, 5xx, 408, 429) wait in a bounded in-memory outbox, retried in
+order with the same backoff and right after the next successful poll. An event that does not parse is refused
+once per version (audited); an event older than the version held (modificationDateTime) is refused as stale.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,7 +40,7 @@ from gateway.interfaces import (
     Signal,
 )
 from gateway.model import Directive, SourceProtocol, Target
-from protocols.openadr3.client import OpenAdrHttpError, VenClient
+from protocols.openadr3.client import MalformedBodyError, OpenAdrHttpError, VenClient
 from protocols.openadr3.normalize import NormalizeError, directive_prefix, normalize_event, resolve_target
 from protocols.openadr3.policy import NormalizeConfig
 from protocols.openadr3.reports import (
@@ -45,12 +52,26 @@ from protocols.openadr3.reports import (
 )
 from protocols.openadr3.spec import OpenAdrVersion
 from protocols.openadr3.webhook import WebhookServer
-from protocols.openadr3.wire import Event, Notification, Program, WireError, parse
+from protocols.openadr3.wire import Event, Notification, Program, WireError, parse, parse_start
 
 log = logging.getLogger(__name__)
 
-#: The longest wait between polls while the VTN keeps failing (5xx, down, timeouts), s.
+#: The longest wait between polls (or report retries) while the VTN keeps failing (5xx, down, timeouts), s.
 MAX_POLL_BACKOFF_S = 600.0
+#: The most reports kept for retry while the VTN cannot take them; beyond it the oldest is dropped (and logged).
+MAX_OUTBOX = 256
+
+#: What a failing VTN link raises (the poll, registration, a report POST).
+LinkError = (aiohttp.ClientError, OpenAdrHttpError, WireError, TimeoutError)
+
+
+def _retryable(exc: Exception) -> bool:
+    """A report POST worth trying again: the VTN unreachable or failing, or asking to slow down. Other answers
+    (400, 404 ...) would refuse the same body again; a malformed answer to a 2xx means it was taken."""
+    if isinstance(exc, OpenAdrHttpError):
+        return exc.status >= 500 or exc.status in (408, 429)
+    return isinstance(exc, aiohttp.ClientError | TimeoutError)
+
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -98,17 +119,36 @@ class FleetData(Protocol):
 @dataclass
 class _Tracked:
     digest: str
-    event: Event | None
+    event: Event
     directives: dict[str, Directive] = field(default_factory=dict)
     #: When this adapter first saw the event: the start of intervals without one; reports due earlier are not sent.
     first_seen: datetime | None = None
     plans: list[ReportPlan] = field(default_factory=list)
-    #: Keys of the plans already sent (or failed: reports are not retried).
+    #: Keys of the plans already sent, queued for retry or dropped.
     done: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingReport:
+    key: str
+    event_id: str
+    body: dict[str, Any]
+    directive_id: str | None
 
 
 def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _older(event: Event, held: Event) -> bool:
+    """`event` was modified before the version held (both carry a readable modificationDateTime)."""
+    if event.modification_date_time is None or held.modification_date_time is None:
+        return False
+    try:
+        new, old = parse_start(event.modification_date_time), parse_start(held.modification_date_time)
+    except WireError:
+        return False
+    return new is not None and old is not None and new < old
 
 
 class OpenAdr3Adapter:
@@ -137,6 +177,16 @@ class OpenAdr3Adapter:
         self._wake = asyncio.Event()
         #: Failed polls in a row (0 after a success): the wait before the next poll doubles with each.
         self.poll_failures = 0
+        #: Registered (VEN, resources, programs, subscriptions) since start; until then each poll registers first.
+        self.connected = False
+        self._subscribed: dict[str, str] = {}
+        #: Digests of event bodies refused as invalid: each version is refused (audited) once, not on every poll.
+        self._refused: set[str] = set()
+        #: Reports waiting for the VTN, oldest first, and the failed attempts in a row to deliver them.
+        self.outbox: deque[_PendingReport] = deque()
+        self.report_failures = 0
+        self._report_retry_at: datetime | None = None
+        self._flushing = asyncio.Lock()
 
     @property
     def client(self) -> VenClient:
@@ -145,29 +195,56 @@ class OpenAdr3Adapter:
         return self._client
 
     async def start(self, sink: DirectiveSink) -> None:
+        """Register and poll once; a VTN that fails here does not stop the gateway: the loop tries again with
+        backoff (health says why)."""
         self._sink = sink
         self._session = aiohttp.ClientSession()
         c = self.config
         self._client = VenClient(
             self._session, c.vtn_url, c.version, c.client_id, c.client_secret, clock=self._clock, token_url=c.token_url
         )
+        if not await self._poll_step():
+            log.warning("openadr3: the VTN at %s failed at start; retrying in %.0f s", c.vtn_url, self.poll_wait_s())
+        self._task = asyncio.create_task(self._loop(), name="openadr3-poll")
+
+    async def _connect(self) -> None:
+        c = self.config
         ven = await self.client.register_ven(c.ven_name)
         self.ven_id = str(ven["id"])
         for name in c.resources:
             await self.client.register_resource(self.ven_id, name)
         await self._load_programs()
         if c.webhook is not None:
-            self._webhook = WebhookServer(
-                self._on_notification, c.webhook.bearer_token, host=c.webhook.host, port=c.webhook.port,
-                path=c.webhook.path,
-            )  # fmt: skip
-            await self._webhook.start()
+            if self._webhook is None:
+                self._webhook = WebhookServer(
+                    self._on_notification, c.webhook.bearer_token, host=c.webhook.host, port=c.webhook.port,
+                    path=c.webhook.path,
+                )  # fmt: skip
+                await self._webhook.start()
             url = c.webhook.public_url or self._webhook.url
             for program in self._programs.values():
-                sub = await self.client.subscribe(c.ven_name, program.id, url, c.webhook.bearer_token)
-                self.subscriptions.append(str(sub["id"]))
-        await self.poll_once()
-        self._task = asyncio.create_task(self._loop(), name="openadr3-poll")
+                if program.id not in self._subscribed:
+                    sub = await self.client.subscribe(c.ven_name, program.id, url, c.webhook.bearer_token)
+                    self._subscribed[program.id] = str(sub["id"])
+                    self.subscriptions.append(str(sub["id"]))
+        self.connected = True
+
+    async def _poll_step(self) -> bool:
+        """Register if not yet done, then poll; False (and the failure counted, health down) if the VTN failed."""
+        try:
+            if not self.connected:
+                await self._connect()
+            await self.poll_once()
+        except LinkError as exc:
+            # What was received stays in force; the VTN is asked again later and later.
+            self.poll_failures += 1
+            self._health = LinkHealth(ok=False, last_seen=self._health.last_seen, detail=str(exc))
+            log.warning("openadr3: poll failed (%d in a row): %s", self.poll_failures, exc)
+            if isinstance(exc, MalformedBodyError):
+                self._reject(None, exc.raw, str(exc), "invalid_response")
+            return False
+        self.poll_failures = 0
+        return True
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -177,9 +254,12 @@ class OpenAdr3Adapter:
         for sub in self.subscriptions:
             try:
                 await self.client.unsubscribe(sub)
-            except (aiohttp.ClientError, OpenAdrHttpError, WireError, TimeoutError) as exc:
+            except LinkError as exc:
                 log.warning("openadr3: could not delete subscription %s: %s", sub, exc)
         self.subscriptions.clear()
+        self._subscribed.clear()
+        if self.outbox:
+            log.warning("openadr3: %d report(s) not delivered at stop are lost", len(self.outbox))
         if self._webhook is not None:
             await self._webhook.stop()
             self._webhook = None
@@ -194,8 +274,15 @@ class OpenAdr3Adapter:
     def poll_wait_s(self) -> float:
         """The wait before the next poll: `poll_interval_s`, doubled after each failed poll in a row, at most
         MAX_POLL_BACKOFF_S (or the interval, when that is longer)."""
+        return self._backoff(self.poll_failures)
+
+    def report_retry_wait_s(self) -> float:
+        """The wait before reports in the outbox are tried again, by the same rule as polls."""
+        return self._backoff(max(self.report_failures - 1, 0))
+
+    def _backoff(self, failures: int) -> float:
         interval = self.config.poll_interval_s
-        return min(interval * (1 << min(self.poll_failures, 32)), max(interval, MAX_POLL_BACKOFF_S))
+        return min(interval * (1 << min(failures, 32)), max(interval, MAX_POLL_BACKOFF_S))
 
     def next_report_due(self) -> datetime | None:
         """When the earliest report not yet sent is due (None: none is scheduled)."""
@@ -208,17 +295,20 @@ class OpenAdr3Adapter:
         return min(dues, default=None)
 
     async def _loop(self) -> None:
-        """Sleep (injected) until the next poll or the next due report, whichever is sooner; a schedule change (a
-        webhook notification) cuts the sleep short so the wait is worked out again."""
-        poll_at = self._clock.now() + timedelta(seconds=self.config.poll_interval_s)
+        """Sleep (injected) until the next poll, the next due report or the next report retry, whichever is
+        soonest; a schedule change (a webhook notification) cuts the sleep short so the wait is worked out again."""
+        poll_at = self._clock.now() + timedelta(seconds=self.poll_wait_s())
         while True:
             self._wake.clear()
             now = self._clock.now()
-            poll_wait = max(0.0, (poll_at - now).total_seconds())
+            wakes = [("poll", poll_at)]
             due = self.next_report_due()
-            report_wait = None if due is None else max(0.0, (due - now).total_seconds())
-            for_poll = report_wait is None or poll_wait <= report_wait
-            sleeper = asyncio.ensure_future(self._sleep(poll_wait if for_poll or report_wait is None else report_wait))
+            if due is not None:
+                wakes.append(("report", due))
+            if self.outbox and self._report_retry_at is not None:
+                wakes.append(("retry", self._report_retry_at))
+            what, at = min(wakes, key=lambda w: w[1])  # the poll first on a tie
+            sleeper = asyncio.ensure_future(self._sleep(max(0.0, (at - now).total_seconds())))
             waker = asyncio.ensure_future(self._wake.wait())
             try:
                 done, _ = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
@@ -227,16 +317,13 @@ class OpenAdr3Adapter:
                     task.cancel()
             if sleeper not in done:
                 continue
-            if for_poll:
-                try:
-                    await self.poll_once()
-                    self.poll_failures = 0
-                except (aiohttp.ClientError, OpenAdrHttpError, WireError, TimeoutError) as exc:
-                    # What was received stays in force; the VTN is asked again later and later.
-                    self.poll_failures += 1
-                    self._health = LinkHealth(ok=False, last_seen=self._health.last_seen, detail=str(exc))
-                    log.warning("openadr3: poll failed (%d in a row): %s", self.poll_failures, exc)
+            if what == "poll":
+                back = await self._poll_step()
                 poll_at = self._clock.now() + timedelta(seconds=self.poll_wait_s())
+                if back and self.outbox:
+                    await self.flush_reports()  # the VTN answers again: deliver what waited
+            elif what == "retry":
+                await self.flush_reports()
             await self.send_due_reports()
 
     async def _load_programs(self) -> None:
@@ -261,11 +348,15 @@ class OpenAdr3Adapter:
             raws = await self.client.events()
         async with self._lock:
             seen: set[str] = set()
+            digests: set[str] = set()
             for raw in raws:
                 event_id = raw.get("id")
                 if isinstance(event_id, str):
-                    seen.add(event_id)
-                await self._apply(raw, _canonical(raw))
+                    seen.add(event_id)  # a listed event that no longer parses keeps what it had
+                body = _canonical(raw)
+                digests.add(hashlib.sha256(body).hexdigest())
+                await self._apply(raw, body)
+            self._refused &= digests
             for event_id in [e for e in self._events if e not in seen]:
                 await self._withdraw(event_id, _canonical({"id": event_id, "deleted": True}))
         self._health = LinkHealth(ok=True, last_seen=self._clock.now())
@@ -290,14 +381,21 @@ class OpenAdr3Adapter:
         digest = hashlib.sha256(_canonical(raw)).hexdigest()
         event_id = raw.get("id")
         tracked = self._events.get(event_id) if isinstance(event_id, str) else None
-        if tracked is not None and tracked.digest == digest:
+        if (tracked is not None and tracked.digest == digest) or digest in self._refused:
             return
         try:
             event = parse(Event, raw)
         except WireError as exc:
+            self._refused.add(digest)
             self._reject(raw, body, f"event: {exc}", "invalid_event")
-            if isinstance(event_id, str) and event_id not in self._events:
-                self._events[event_id] = _Tracked(digest, None)
+            return
+        if tracked is not None and _older(event, tracked.event):
+            self._refused.add(digest)
+            reason = (
+                f"event {event.id}: modificationDateTime {event.modification_date_time} is older than the "
+                f"{tracked.event.modification_date_time} held; ignored"
+            )
+            self._reject(raw, body, reason, "stale_event")
             return
         if event.program_id not in self._programs and self.config.programs:
             return
@@ -368,7 +466,7 @@ class OpenAdr3Adapter:
             return
         event_id = self._owner.get(event.directive_id)
         tracked = self._events.get(event_id) if event_id else None
-        if tracked is not None and tracked.event is not None and event.directive_id in tracked.directives:
+        if tracked is not None and event.directive_id in tracked.directives:
             position = event.directive_id.removeprefix(directive_prefix(tracked.event.id)).split(".")[0]
             for plan in tracked.plans:
                 if plan.due is None and plan.key not in tracked.done and str(plan.periods[-1].position) == position:
@@ -391,7 +489,6 @@ class OpenAdr3Adapter:
         return sent
 
     async def _send_report(self, tracked: _Tracked, plan: ReportPlan, end: datetime) -> None:
-        assert tracked.event is not None
         tracked.done.add(plan.key)
         event = tracked.event
         rows = []
@@ -412,13 +509,50 @@ class OpenAdr3Adapter:
         self.report_errors.extend(built.skipped)
         if not built.body["resources"]:
             return
-        try:
-            await self.client.create_report(built.body)
-            self.reports_sent.append(built.body)
+        if len(self.outbox) >= MAX_OUTBOX:
+            dropped = self.outbox.popleft()
+            self.report_errors.append(f"report {dropped.key} of event {dropped.event_id}: dropped, outbox full")
+            log.warning("openadr3: outbox full (%d): report %s dropped", MAX_OUTBOX, dropped.key)
+        self.outbox.append(_PendingReport(plan.key, event.id, built.body, directive_id))
+        if self._report_retry_at is None:  # not while backing off: it waits its turn behind the others
+            await self.flush_reports()
+
+    async def flush_reports(self) -> int:
+        """POST the outbox in order until it is empty or the VTN fails; returns how many were delivered. A report
+        the VTN refuses for good (4xx other than 408/429) is dropped and noted in `report_errors`."""
+        async with self._flushing:  # the loop and a completed directive may both flush: one POST per report
+            return await self._flush()
+
+    async def _flush(self) -> int:
+        delivered = 0
+        while self.outbox:
+            pending = self.outbox[0]
+            try:
+                await self.client.create_report(pending.body)
+            except LinkError as exc:
+                if _retryable(exc):
+                    self.report_failures += 1
+                    wait = self.report_retry_wait_s()
+                    self._report_retry_at = self._clock.now() + timedelta(seconds=wait)
+                    log.warning(
+                        "openadr3: %d report(s) waiting, retry in %.0f s: %s", len(self.outbox), wait, exc
+                    )  # fmt: skip
+                    return delivered
+                self.outbox.popleft()
+                self.report_errors.append(f"report {pending.key} of event {pending.event_id}: {exc}")
+                if not isinstance(exc, WireError):  # refused: the same body would be refused again
+                    log.warning("openadr3: report %s refused, not retried: %s", pending.key, exc)
+                    continue
+                # a 2xx with an unexpected body: taken, so not sent again
+            else:
+                self.outbox.popleft()
+            delivered += 1
+            self.reports_sent.append(pending.body)
             if self._sink is not None:
-                self._sink.sent_upstream("report", {"report": built.body}, directive_id=directive_id)
-        except (aiohttp.ClientError, OpenAdrHttpError, WireError, TimeoutError) as exc:
-            self.report_errors.append(f"report {plan.key} of event {event.id}: {exc}")
+                self._sink.sent_upstream("report", {"report": pending.body}, directive_id=pending.directive_id)
+        self.report_failures = 0
+        self._report_retry_at = None
+        return delivered
 
     async def alarm(self, report: AlarmReport) -> None:
         """OpenADR 3 has no alarm message; station faults reach the VTN as OPERATING_STATE in reports."""

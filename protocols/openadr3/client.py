@@ -7,7 +7,8 @@ endpoint at /auth/server; 3.0.1 VTNs serve it at /auth/token.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,15 @@ class OpenAdrHttpError(Exception):
         super().__init__(f"{method} {url}: HTTP {status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+class MalformedBodyError(WireError):
+    """The VTN answered with a body that is not what the definition says (not JSON, not the expected shape); `raw`
+    is the body as received, for the audit digest."""
+
+    def __init__(self, message: str, raw: bytes) -> None:
+        super().__init__(message)
+        self.raw = raw
 
 
 class VenClient:
@@ -69,7 +79,10 @@ class VenClient:
         raw = await response.content.read(self._max_body + 1)
         if not raw:
             return None
-        return decode_body(raw, max_bytes=self._max_body, camel=camel)
+        try:
+            return decode_body(raw, max_bytes=self._max_body, camel=camel)
+        except WireError as exc:
+            raise MalformedBodyError(f"{response.method} {response.url}: {exc}", raw) from None
 
     async def _error(self, response: aiohttp.ClientResponse) -> OpenAdrHttpError:
         try:
@@ -136,7 +149,8 @@ class VenClient:
         while True:
             page = await self.request("GET", path, params={**(params or {}), "skip": str(len(out)), "limit": str(PAGE)})
             if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
-                raise WireError(f"GET {path}: expected a JSON array of objects")
+                raw = json.dumps(page, sort_keys=True, separators=(",", ":")).encode()
+                raise MalformedBodyError(f"GET {path}: expected a JSON array of objects", raw)
             out.extend(page)
             if len(page) < PAGE:
                 return out
@@ -155,8 +169,7 @@ class VenClient:
         body: dict[str, Any] = {"venName": ven_name}
         if self.version is OpenAdrVersion.V3_1_0:
             body["objectType"] = "VEN_VEN_REQUEST"
-        created = await self.request("POST", "/vens", body=body)
-        return _object(created, "POST /vens")
+        return await self._create_or_find("/vens", body, lambda: self._all("/vens", {"venName": ven_name}))
 
     async def register_resource(self, ven_id: str, resource_name: str) -> dict[str, Any]:
         """3.0.1 keeps resources under /vens/{venID}/resources; 3.1 made them first level (/resources)."""
@@ -166,10 +179,29 @@ class VenClient:
         else:
             path, query = "/resources", {"venID": ven_id, "resourceName": resource_name}
             body = {"objectType": "VEN_RESOURCE_REQUEST", "resourceName": resource_name, "venID": ven_id}
-        found = [r for r in await self._all(path, query) if r.get("resourceName") == resource_name]
+
+        async def lookup() -> list[dict[str, Any]]:
+            return [r for r in await self._all(path, query) if r.get("resourceName") == resource_name]
+
+        found = await lookup()
         if found:
             return found[0]
-        return _object(await self.request("POST", path, body=body), f"POST {path}")
+        return await self._create_or_find(path, body, lookup)
+
+    async def _create_or_find(
+        self, path: str, body: dict[str, Any], lookup: Callable[[], Awaitable[list[dict[str, Any]]]]
+    ) -> dict[str, Any]:
+        """POST `body`; a conflict (created meanwhile, by another instance or the VTN operator: 409, or 400 where
+        the definition has no 409, as 3.1.0 createVen) is answered by looking the object up again."""
+        try:
+            return _object(await self.request("POST", path, body=body), f"POST {path}")
+        except OpenAdrHttpError as exc:
+            if exc.status not in (400, 409):
+                raise
+            found = await lookup()
+            if not found:
+                raise
+            return found[0]
 
     async def create_report(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return _object(await self.request("POST", "/reports", body=dict(body)), "POST /reports")

@@ -5,6 +5,12 @@ fault); objects get the VTN metadata (id, createdDateTime, modificationDateTime,
 3.1 requires it). Webhook subscriptions are echo-checked on create/update and notified on every change; the
 business-logic side (programs, events) is driven through Python methods rather than HTTP, and every HTTP exchange
 is recorded in `exchanges` so tests can check it against the definition.
+
+Faults for tests: `outage` answers every request with one status; `stop` then `start` again is a VTN that is
+down and comes back on the same port with its objects; `store_raw` keeps an object without checking it and
+`garble` serves a fixed body on a path (exchanges showing either are marked `tampered`); `before_request` runs
+before each request is handled (to create a conflicting object mid-registration, say). A venName, and a
+resourceName within one VEN, is unique: a second one is refused with 409.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +57,8 @@ class Exchange:
     status: int
     response_content_type: str
     response_body: bytes
+    #: The answer was broken on purpose (`outage`, `garble`, or it carries an object stored with `store_raw`).
+    tampered: bool = False
 
 
 @dataclass
@@ -105,6 +113,11 @@ class Vtn:
         self.tokens_issued = 0
         #: When set, every request is answered with this status (a VTN failing or behind a broken proxy).
         self.outage: int | None = None
+        #: Path -> the body served with 200 instead of the real answer (a VTN sending what is not JSON, say).
+        self.garble: dict[str, bytes] = {}
+        #: Awaited with (method, path) before each request is handled.
+        self.before_request: Callable[[str, str], Awaitable[None]] | None = None
+        self._raw_ids: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -125,6 +138,7 @@ class Vtn:
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port).start()
         host, port = self._runner.addresses[0][:2]
+        self._port = port  # a restart after `stop` listens where the VEN expects it
         self.url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
@@ -150,6 +164,11 @@ class Vtn:
     @property
     def reports(self) -> list[dict[str, Any]]:
         return self.objects("reports")
+
+    def store_raw(self, collection: str, obj: Mapping[str, Any]) -> None:
+        """Keep `obj` as it is, unchecked (a VTN serving what the definition does not allow)."""
+        self._store.objects[collection][str(obj["id"])] = dict(obj)
+        self._raw_ids.add(str(obj["id"]))
 
     def revoke_tokens(self) -> None:
         """Forget every issued token (clients see 401 and must fetch a new one)."""
@@ -181,8 +200,12 @@ class Vtn:
         try:
             raw = await request.read() if request.can_read_body else b""
             response: web.StreamResponse
+            if self.before_request is not None:
+                await self.before_request(request.method, request.path)
             if self.outage is not None:
                 response = _problem(self.outage, "Outage", "the VTN is failing (test outage)")
+            elif request.path in self.garble:
+                response = web.Response(body=self.garble[request.path], content_type="application/json")
             else:
                 response = await handler(request)
         except web.HTTPRequestEntityTooLarge:
@@ -201,6 +224,9 @@ class Vtn:
                 status=response.status,
                 response_content_type=response.content_type,
                 response_body=body,
+                tampered=self.outage is not None
+                or request.path in self.garble
+                or any(i.encode() in body for i in self._raw_ids),
             )
         )
         return response
@@ -262,7 +288,7 @@ class Vtn:
             if request.method == "GET" and object_id is None:
                 return self._list(collection, request)
             if request.method == "POST":
-                problem = await self._admit(collection, body)
+                problem = await self._admit(collection, body, ("POST", template))
                 if problem is not None:
                     return problem
                 return web.json_response(await self._insert(collection, body, client_id), status=201)
@@ -271,7 +297,7 @@ class Vtn:
             if request.method == "GET":
                 return web.json_response(self._store.objects[collection][object_id])
             if request.method == "PUT":
-                problem = await self._admit(collection, body)
+                problem = await self._admit(collection, body, ("PUT", template), object_id)
                 if problem is not None:
                     return problem
                 return web.json_response(await self._replace(collection, object_id, body))
@@ -289,13 +315,23 @@ class Vtn:
         limit = _int_param(request, "limit", 50, 0, 50)
         return web.json_response(items[skip : skip + limit])
 
-    async def _admit(self, collection: str, body: dict[str, Any]) -> web.Response | None:
+    async def _admit(
+        self, collection: str, body: dict[str, Any], operation: tuple[str, str], object_id: str | None = None
+    ) -> web.Response | None:
         """Referential and webhook checks the schema cannot express."""
         program_id = body.get("programID") if collection in ("events", "subscriptions") else None
         if program_id is not None and program_id not in self._store.objects["programs"]:
             return _problem(400, "Bad Request", f"programID: no program {body['programID']!r}")
         if collection == "reports" and body["eventID"] not in self._store.objects["events"]:
             return _problem(400, "Bad Request", f"eventID: no event {body['eventID']!r}")
+        unique = {"vens": ("venName",), "resources": ("venID", "resourceName")}.get(collection, ())
+        others = [o for o in self.objects(collection) if o["id"] != object_id]
+        if unique and any(all(o.get(k) == body.get(k) for k in unique) for o in others):
+            # 409 where the definition lists it for the operation (3.1.0 createVen does not: 400 there)
+            method, template = operation
+            responses = load_spec(self.version)["paths"][template][method.lower()]["responses"]
+            status = 409 if "409" in responses else 400
+            return _problem(status, "Conflict", f"a {_OBJECT_TYPES[collection].lower()} with this name exists")
         if collection == "subscriptions":
             for index, op in enumerate(body["objectOperations"]):
                 fault = await self._echo_check(str(op["callbackUrl"]))

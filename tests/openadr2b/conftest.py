@@ -9,7 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from openleadr import OpenADRServer
+from aiohttp import web
+from openleadr import OpenADRServer, utils
 
 from gateway.clock import SystemClock
 from gateway.model import Target, TargetScope
@@ -36,11 +37,14 @@ class FixedFleet:
 class Vtn:
     """openleadr's VTN with handlers that turn its callbacks into awaitable records."""
 
-    def __init__(self, *, accept: bool = True) -> None:
+    def __init__(self, *, accept: bool = True, port: int = 0) -> None:
         self.server = OpenADRServer(
-            vtn_id="TEST-VTN", http_host="127.0.0.1", http_port=0, requested_poll_freq=timedelta(seconds=1),
+            vtn_id="TEST-VTN", http_host="127.0.0.1", http_port=port, requested_poll_freq=timedelta(seconds=1),
             show_fingerprint=False, ven_lookup=self._lookup,
         )  # fmt: skip
+        #: (service, HTTP status) of every answer the VTN gave: a handler that fails shows as a 500.
+        self.answers: list[tuple[str, int]] = []
+        self.server.app.middlewares.append(self._record)
         self.accept = accept
         self.registrations: list[dict[str, Any]] = []
         self.opts: dict[str, asyncio.Queue[str]] = {}
@@ -48,6 +52,15 @@ class Vtn:
         self.server.add_handler("on_create_party_registration", self._register)
         self.server.add_handler("on_register_report", self._register_report)
         self.url = ""
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        self.answers.append((request.path.rsplit("/", 1)[-1], response.status))
+        return response
+
+    def failed_answers(self) -> list[tuple[str, int]]:
+        return [(service, status) for service, status in self.answers if status != 200]
 
     def _lookup(self, ven_id: str) -> dict[str, Any]:
         return {"ven_id": VEN_ID, "ven_name": "gateway", "registration_id": "reg-1"} if ven_id == VEN_ID else {}
@@ -81,6 +94,15 @@ class Vtn:
         event_id: str = self.server.add_raw_event(VEN_ID, event, callback=self._answered(answers))
         self.opts[event_id] = answers
         return event_id
+
+    def modify_event(self, event_id: str, intervals: list[dict[str, Any]]) -> int:
+        """Give an event new signal intervals as the VTN's business logic would: its modificationNumber goes up and
+        the VEN gets the new version on its next poll. Returns the new modificationNumber."""
+        event = utils.find_by(self.server.events[VEN_ID], "event_descriptor.event_id", event_id)
+        event.event_signals[0].intervals = intervals
+        number: int = utils.increment_event_modification_number(event)
+        self.server.events_updated[VEN_ID] = True
+        return number
 
     @staticmethod
     def _answered(answers: asyncio.Queue[str]) -> Callable[[str, str, str], None]:

@@ -13,7 +13,6 @@ from gateway.clock import SystemClock
 from gateway.model import Controls, SourceProtocol
 from protocols.openadr2b.adapter import OpenAdr2bAdapter
 from protocols.openadr2b.opt import Opt
-from protocols.openadr2b.ven import RegistrationError
 from tests.openadr2b.conftest import SITE_A, VEN_ID, WAIT_S, FixedFleet, Started, Vtn, adapter_config
 from tests.support import RecordingSink
 
@@ -110,12 +109,3 @@ async def test_reports_reach_the_vtn(vtn: Vtn, started: Started) -> None:
         seen[measurement] = [value for _, value in values]
     assert seen["RealPower"] == [7_400.0]  # TELEMETRY_USAGE: the fleet's current import, W
     assert seen["Status"] == [1.0]  # TELEMETRY_STATUS: share of the stations online
-
-
-async def test_refused_registration_raises(vtn: Vtn) -> None:
-    vtn.accept = False
-    adapter = OpenAdr2bAdapter(adapter_config(vtn), clock=SystemClock(), fleet=FixedFleet())
-    with pytest.raises(RegistrationError):
-        await adapter.start(RecordingSink())
-    assert not adapter.health().ok
-    await adapter.stop()

@@ -174,3 +174,60 @@ def _state(gw: Gateway, directive_id: str) -> str:
     record = gw.store.directive(directive_id)
     assert record is not None
     return record.state.value
+
+
+async def test_vtn_down_keeps_the_directive_and_the_report_arrives_when_it_is_back(vtn: Vtn, tmp_path: Path) -> None:
+    """Through the runtime: the VTN goes down during the event; the stations keep their limit, the directive
+    completes at its end, and the report it owes waits in the adapter's outbox until the VTN answers again."""
+    clock = SimClock(T0)
+    program = await make_program(vtn)
+    body = event_body(vtn, program["id"], LIMIT, payloadDescriptors=KW, reportDescriptors=[{"payloadType": "USAGE"}])
+    body["intervalPeriod"] = {"start": "2025-06-01T12:00:00Z", "duration": "PT1H"}
+    await vtn.create("events", body)
+    ticker = Ticker()
+    adapters: list[OpenAdr3Adapter] = []
+    config = OpenAdr3Config.model_validate(
+        {"vtn_url": vtn.url, "version": vtn.version, "client_id": "ven-1", "client_secret": "ven-secret-1",
+         "ven_name": "gateway-ven", "resources": {"site-a": {"scope": "group", "ids": ["site-a"]}}}
+    )  # fmt: skip
+
+    def make(view: FleetView) -> OpenAdr3Adapter:
+        adapters.append(OpenAdr3Adapter(config, clock=clock, fleet=view, sleep=ticker.sleep))
+        return adapters[-1]
+
+    gw = Gateway.build(make_config(tmp_path, station_configs(STATIONS, groups=["site-a"])), clock=clock,
+                       adapters=[make])  # fmt: skip
+    await gw.start()
+    sims = {s: SimStation(gw.ocpp.url, s, password=PASSWORD, meter_interval=3600, clock=clock) for s in STATIONS}
+    try:
+        [adapter] = adapters
+        [record] = gw.store.directives()
+        await asyncio.gather(*(s.start() for s in sims.values()))
+        await asyncio.gather(*(s.wait_for("SetChargingProfile") for s in sims.values()))
+        await asyncio.gather(*(s.send_meter_values() for s in sims.values()))
+        await vtn.stop()
+        clock.advance(1800)
+        await gw.dispatcher.tick()
+        assert [s.power_w() for s in sims.values()] == [7000, 7000]  # the limit still held (7.5 kW cap)
+        assert _state(gw, record.directive.id) == "active"
+        clock.advance(1800)
+        await asyncio.gather(*(s.send_meter_values() for s in sims.values()))
+        await gw.dispatcher.tick()  # completed at its end: the report's POST is refused (connection refused)
+        assert _state(gw, record.directive.id) == "completed"
+        assert len(adapter.outbox) == 1
+        assert gw.audit.query(kind="upstream.sent") == []
+        await vtn.start()
+        ticker.tick()  # the next poll succeeds and the outbox is delivered
+        for _ in range(500):
+            if vtn.reports:
+                break
+            await asyncio.sleep(0.01)
+        [report] = vtn.reports
+        payloads = {p["type"]: p["values"] for p in report["resources"][0]["intervals"][0]["payloads"]}
+        assert payloads == {"USAGE": [14.0]}  # two stations at 7 kW for the hour
+        assert not adapter.outbox
+        sent = gw.audit.query(kind="upstream.sent")
+        assert [(e.data["what"], e.directive_id) for e in sent] == [("report", record.directive.id)]
+    finally:
+        await asyncio.gather(*(s.stop() for s in sims.values()))
+        await gw.stop()

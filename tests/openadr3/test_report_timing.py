@@ -12,6 +12,7 @@ from protocols.openadr3.reports import event_periods, report_plans
 from protocols.openadr3.vtn import Vtn
 from protocols.openadr3.wire import Event, parse
 from tests.openadr3.conftest import T0, StartAdapter, event_body, make_program
+from tests.support import Stepper
 
 LIMIT = [{"type": "IMPORT_CAPACITY_LIMIT", "values": [7.5]}]
 QUARTERS = {"intervalPeriod": {"start": "2025-06-01T12:00:00Z", "duration": "PT15M"}}
@@ -68,27 +69,6 @@ def test_an_interval_until_cancelled_has_no_due_time() -> None:
     assert [(p.id, p.end) for p in periods] == [(10, None)]
     (plan,), _ = report_plans(event, periods)
     assert plan.due is None
-
-
-class Stepper:
-    """An injected sleep the test steps: it records what the adapter asked for and returns when released."""
-
-    def __init__(self) -> None:
-        self.asked: asyncio.Queue[float] = asyncio.Queue()
-        self._go: asyncio.Queue[None] = asyncio.Queue()
-
-    async def sleep(self, seconds: float) -> None:
-        self.asked.put_nowait(seconds)
-        await self._go.get()
-
-    async def next(self) -> float:
-        return await asyncio.wait_for(self.asked.get(), 5)
-
-    async def step(self, clock: ManualClock) -> None:
-        """Wait for the adapter to sleep, move the clock by what it asked, and let it go."""
-        clock.advance(await self.next())
-        self._go.put_nowait(None)
-        await asyncio.sleep(0)
 
 
 async def settle(vtn: Vtn, count: int) -> None:

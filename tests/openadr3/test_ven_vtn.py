@@ -224,13 +224,14 @@ async def test_vtn_failing_keeps_directives_and_polling_backs_off_then_recovers(
     adapter, sink = await start_adapter(sleep=ticker.sleep)
     assert len(sink.submitted) == 1
     assert await ticker.waits.get() == 30
-    for status, wait in ((503, 60), (500, 120), (404, 240), (409, 480), (502, 600), (504, 600)):
+    # 401 and 403 too: the one retry with a fresh token meets the same answer (the token endpoint fails as well).
+    for status, wait in ((503, 60), (401, 120), (403, 240), (404, 480), (409, 600), (500, 600), (504, 600)):
         vtn.outage = status
         ticker.tick()
         assert await ticker.waits.get() == wait  # doubled each time, at most 10 minutes
         assert not adapter.health().ok
         assert str(status) in (adapter.health().detail or "")
-    assert adapter.poll_failures == 6
+    assert adapter.poll_failures == 7
     assert sink.cancelled == []  # nothing received is withdrawn while the VTN cannot be read
     assert len(sink.submitted) == 1
     vtn.outage = None
