@@ -35,6 +35,7 @@ from gateway.config import ApiConfig, GatewayConfig, Iec61850Section, OcppConfig
 from gateway.demo_openadr import RESOURCE, OpenAdrStep
 from gateway.interfaces import DirectiveEvent, DirectiveEventKind, UtilityAdapter
 from gateway.model import OcppVersion, OutcomeStatus, SourceProtocol, StationOutcome, Target, TargetScope
+from gateway.progress import sampled, wanted
 from gateway.runtime import AdapterFactory, Gateway
 from gateway.schedule.restore import restore_plan
 from gateway.tls import server_context
@@ -80,6 +81,8 @@ SAMPLE_DIRECTIVE: dict[str, Any] = {
 
 _MIX = (OcppVersion.V21, OcppVersion.V201, OcppVersion.V16)
 _PREFIX = "DEMO"
+#: From this many stations on, the demo shows the fleet booting (on a terminal).
+_PROGRESS_FROM = 100
 
 
 def expected(version: OcppVersion, outcome: StationOutcome) -> str | None:
@@ -153,7 +156,10 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
             else:
                 print("IEC 61850: not in this demo (install the optional extra: pip install 'der-gateway[iec61850]')")
             print(f"fleet: connecting {count} simulated stations ...")
-            await fleet.start()
+            if count >= _PROGRESS_FROM and wanted(False):  # on a terminal, show a large fleet booting
+                await sampled(fleet.start(), lambda: fleet.booted, count, "fleet: stations booted")
+            else:
+                await fleet.start()
             print(f"fleet: {fleet.booted}/{count} stations booted ({_mix_text(count)})")
             ready = [s.capabilities_ready.wait() for s in gateway.fleet.stations.values()]
             try:

@@ -1,4 +1,4 @@
-"""Progress of long operations (audit export and verify) on stderr: `label: done/total (pct), rate/s`.
+"""Progress of long operations (audit export and verify, large demos) on stderr: `label: done/total (pct), rate/s`.
 
 Operations take an optional `Tick` (`tick(done, total)`) and call it every `TICK_EVERY` items; `Progress` is the
 tick that prints, at most every `interval_s`, and `finish` shows the final count. It is made only when stderr is a
@@ -8,9 +8,10 @@ On a terminal the line is rewritten in place; otherwise each update is its own l
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 #: `tick(done, total)`: `done` of `total` items processed so far.
@@ -70,3 +71,18 @@ class Progress:
 def wanted(asked: bool) -> bool:
     """Show progress when asked (`--progress`) or when stderr is a terminal."""
     return asked or sys.stderr.isatty()
+
+
+async def sampled(work: Awaitable[None], count: Callable[[], int], total: int, label: str) -> None:
+    """Await `work`, showing `count()` of `total` every half second meanwhile (for work that has no ticks of its
+    own, such as a simulated fleet booting)."""
+    progress = Progress(label)
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            progress(count(), total)
+            await asyncio.wait({task}, timeout=0.5)
+        progress(count(), total)
+    finally:
+        progress.finish()
+    await task

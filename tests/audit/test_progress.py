@@ -14,7 +14,7 @@ import pytest
 from gateway.audit import AuditLog
 from gateway.audit.bench import sample_entry
 from gateway.audit.cli import main
-from gateway.progress import TICK_EVERY, Progress
+from gateway.progress import TICK_EVERY, Progress, sampled
 
 ENTRIES = 2 * TICK_EVERY + 452  # three ticks' worth: two intermediate counts and the last
 
@@ -101,3 +101,17 @@ def test_progress_is_throttled_and_rewritten_in_place_on_a_terminal() -> None:
     assert tty.getvalue() == "".join(f"\rwork: {n}/1,000 ({n // 10} %), 400/s" for n in (100, 500, 900)) + (
         "\rwork: 1,000/1,000 (100 %), 400/s\n"
     )
+
+
+async def test_sampled_shows_the_count_while_the_work_runs_and_the_final_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    booted = 0
+
+    async def boot() -> None:
+        nonlocal booted
+        booted = 3
+
+    await sampled(boot(), lambda: booted, 3, "fleet: stations booted")
+    err = capsys.readouterr().err
+    assert counts(err, "fleet: stations booted") == [(0, 3), (3, 3)]  # sampled before the work ran, then at its end
