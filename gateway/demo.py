@@ -169,6 +169,8 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
                 return 1
             curtail_s = 120.0 if forever else 8.0
             curtailment = await _curtail(utilities.server, watch, curtail_s, deadline)
+            # The timed steps (the curtailment's end, the OpenADR event's intervals) may outlast --seconds.
+            ends_by = max(deadline, time.monotonic() + curtail_s + 30)
             openadr = OpenAdrStep(utilities.vtn, watch.first)
             await openadr.post(interval_s=60 if forever else 3, start_in_s=3)
             if curtailment is None or not await openadr.dispatched(deadline, _counts):
@@ -183,10 +185,10 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
             print(f"\n{count - len(failures)}/{count} stations reached their expected outcome")
             for line in failures:
                 print(f"  {line}", file=sys.stderr)
-            played = await _fault_and_restore(gateway, fleet, utilities.server, watch, curtailment, deadline)
-            played = await openadr.reported(deadline) and played
+            played = await _fault_and_restore(gateway, fleet, utilities.server, watch, curtailment, ends_by)
+            played = await openadr.reported(ends_by) and played
             if mms_port:
-                played = await _scada_reads(mms_port, deadline) and played
+                played = await _scada_reads(mms_port, ends_by) and played
             if forever:
                 print(f"\nrunning until Ctrl-C. Dashboard: {gateway.api_url}/dashboard/#token={token}")
                 print(f"Try: dergw directive --api {gateway.api_url} --token {token} list")

@@ -7,6 +7,7 @@ two intervals (6 kW, then 4 kW for the fleet), each reported (USAGE, DEMAND) whe
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,7 +71,7 @@ class OpenAdrStep:
             directive_id = f"{prefix}{position}.0"
             event = await self._first(_matching(directive_id, planned), deadline)
             if event is None:
-                print(f"the OpenADR event's interval {position} did not reach the stations in time")
+                print(f"the OpenADR event's interval {position} did not reach the stations in time", file=sys.stderr)
                 return False
             self.directives.append(directive_id)
             print(f"  the VEN polled it; interval {position} sent as {directive_id}: station outcomes {counts(event)}")
@@ -81,7 +82,7 @@ class OpenAdrStep:
         for directive_id in self.directives:
             done = await self._first(_matching(directive_id, {DirectiveEventKind.COMPLETED}), deadline)
             if done is None:
-                print(f"  {directive_id} did not complete in time")
+                print(f"the OpenADR event's {directive_id} did not complete in time", file=sys.stderr)
                 return False
         # The runtime hands each COMPLETED event to the VEN before the demo sees it, and the VEN posts the report
         # it makes due before returning: by now the VTN holds it.
