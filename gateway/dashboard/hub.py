@@ -258,7 +258,7 @@ class EventHub:
         """Fleet power (connected stations that reported) against the sum of the import limits in force; the
         limit covers only the stations that hold one, and says how many that is."""
         connected = [s for s in self._fleet.stations.values() if s.connected]
-        limits = self._in_force.limit_w
+        limits = {sid: w for sid, w in self._in_force.limit_w.items() if sid in self._fleet.stations}  # not removed
         return {
             "at": self._clock.now().isoformat(),
             "power_w": sum(s.power_w for s in connected if s.power_w is not None),
