@@ -292,8 +292,7 @@ class Gateway:
         (at most `grace_s`, default the call timeout), sign a last audit checkpoint and close the store."""
         for adapter in self.adapters:
             await adapter.stop()
-        if isinstance(self.ocpp, OcppServer):
-            self.ocpp.stop_accepting()
+        self.ocpp.stop_accepting()
         in_flight = self.dispatcher.in_flight()
         if in_flight:
             grace = self.config.ocpp.call_timeout_s if grace_s is None else grace_s

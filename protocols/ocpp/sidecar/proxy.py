@@ -118,6 +118,11 @@ class SidecarProxy:
             self._handle, self.settings, self._ssl, self._process_request, self._select_subprotocol
         )
 
+    def stop_accepting(self) -> None:
+        """Shutdown, first step: refuse new stations, keep the open ones so in-flight calls can finish."""
+        if self._server is not None:
+            self._server.server.close()
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
