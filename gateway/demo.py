@@ -4,8 +4,9 @@ simulated fleet, and a scenario played end to end.
 Everything talks over real sockets on 127.0.0.1: the IEEE 2030.5 utility server over TLS (a development PKI made
 in the data directory), the OpenADR 3 VTN over HTTP, stations over OCPP-J (security profile 1), the sample
 directive over the operator API. The scenario: a 2030.5 curtailment (import limit) starting shortly after it is
-posted, the sample directive (volt-var curve, frequency droop), a station fault reported to the 2030.5 server as
-a LogEvent, and the curtailment ending, with the staggered restore plan each station would follow. The outcome
+posted, an OpenADR 3 event (a two-interval import capacity limit, reported back to the VTN), the sample directive
+(volt-var curve, frequency droop), a station fault reported to the 2030.5 server as a LogEvent, and the
+curtailment ending, with the staggered restore plan each station would follow. The outcome
 table is the proof: OCPP 2.1 stations with DER accept every control; 2.0.1 and 1.6 stations get the import limit
 and report the rest as not supported, with the reason.
 """
@@ -31,8 +32,10 @@ import aiohttp
 from gateway.certs import DevPki, init_dev_pki
 from gateway.clock import SystemClock
 from gateway.config import ApiConfig, GatewayConfig, Iec61850Section, OcppConfig, StationConfig
+from gateway.demo_openadr import RESOURCE, OpenAdrStep
 from gateway.interfaces import DirectiveEvent, DirectiveEventKind, UtilityAdapter
 from gateway.model import OcppVersion, OutcomeStatus, SourceProtocol, StationOutcome, Target, TargetScope
+from gateway.progress import sampled, wanted
 from gateway.runtime import AdapterFactory, Gateway
 from gateway.schedule.restore import restore_plan
 from gateway.tls import server_context
@@ -78,6 +81,8 @@ SAMPLE_DIRECTIVE: dict[str, Any] = {
 
 _MIX = (OcppVersion.V21, OcppVersion.V201, OcppVersion.V16)
 _PREFIX = "DEMO"
+#: From this many stations on, the demo shows the fleet booting (on a terminal).
+_PROGRESS_FROM = 100
 
 
 def expected(version: OcppVersion, outcome: StationOutcome) -> str | None:
@@ -151,7 +156,10 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
             else:
                 print("IEC 61850: not in this demo (install the optional extra: pip install 'der-gateway[iec61850]')")
             print(f"fleet: connecting {count} simulated stations ...")
-            await fleet.start()
+            if count >= _PROGRESS_FROM and wanted(False):  # on a terminal, show a large fleet booting
+                await sampled(fleet.start(), lambda: fleet.booted, count, "fleet: stations booted")
+            else:
+                await fleet.start()
             print(f"fleet: {fleet.booted}/{count} stations booted ({_mix_text(count)})")
             ready = [s.capabilities_ready.wait() for s in gateway.fleet.stations.values()]
             try:
@@ -161,16 +169,26 @@ async def _demo(count: int, seconds: float, *, forever: bool, base: Path) -> int
                 return 1
             curtail_s = 120.0 if forever else 8.0
             curtailment = await _curtail(utilities.server, watch, curtail_s, deadline)
+            # The timed steps (the curtailment's end, the OpenADR event's intervals) may outlast --seconds.
+            ends_by = max(deadline, time.monotonic() + curtail_s + 30)
+            openadr = OpenAdrStep(utilities.vtn, watch.first)
+            await openadr.post(interval_s=60 if forever else 3, start_in_s=3)
+            if curtailment is None or not await openadr.dispatched(deadline, _counts):
+                return 1
+            print(
+                "\nscenario 3/5: the operator adds the sample directive (volt-var curve, frequency droop) via the API"
+            )
             outcomes = await _apply_sample(gateway, token, deadline)
-            if outcomes is None or curtailment is None:
+            if outcomes is None:
                 return 1
             failures = _print_table(gateway, outcomes)
             print(f"\n{count - len(failures)}/{count} stations reached their expected outcome")
             for line in failures:
                 print(f"  {line}", file=sys.stderr)
-            played = await _fault_and_restore(gateway, fleet, utilities.server, watch, curtailment, deadline)
+            played = await _fault_and_restore(gateway, fleet, utilities.server, watch, curtailment, ends_by)
+            played = await openadr.reported(ends_by) and played
             if mms_port:
-                played = await _scada_reads(mms_port, deadline) and played
+                played = await _scada_reads(mms_port, ends_by) and played
             if forever:
                 print(f"\nrunning until Ctrl-C. Dashboard: {gateway.api_url}/dashboard/#token={token}")
                 print(f"Try: dergw directive --api {gateway.api_url} --token {token} list")
@@ -260,7 +278,12 @@ class _Utilities:
 
         def openadr(view: FleetView) -> UtilityAdapter:
             config = OpenAdr3Config(
-                vtn_url=vtn_url, client_id=_VEN[0], client_secret=_VEN[1], ven_name="dergw-demo", poll_interval_s=5
+                vtn_url=vtn_url,
+                client_id=_VEN[0],
+                client_secret=_VEN[1],
+                ven_name="dergw-demo",
+                poll_interval_s=2,
+                resources={RESOURCE: Target(scope=TargetScope.FLEET)},
             )
             return OpenAdr3Adapter(config, clock=clock, fleet=view)
 
@@ -316,7 +339,7 @@ async def _curtail(server: Counterpart, watch: _Watch, duration_s: float, deadli
         },
     )
     print(
-        f"\nscenario 1/4: the utility posts a 2030.5 curtailment (import <= 5 kW)"
+        f"\nscenario 1/5: the utility posts a 2030.5 curtailment (import <= 5 kW)"
         f" starting in {start_in} s for {duration_s:g} s"
     )
     planned = {DirectiveEventKind.SCHEDULED, DirectiveEventKind.PARTIAL, DirectiveEventKind.REJECTED}
@@ -325,7 +348,6 @@ async def _curtail(server: Counterpart, watch: _Watch, duration_s: float, deadli
         print("the 2030.5 curtailment did not reach the stations in time", file=sys.stderr)
         return None
     print(f"  polled, translated and sent as {event.directive_id}: station outcomes {_counts(event)}")
-    print("scenario 2/4: the operator adds the sample directive (volt-var curve, frequency droop) through the API")
     return event.directive_id
 
 
@@ -404,7 +426,7 @@ async def _fault_and_restore(
 ) -> bool:
     """A station fault reported upstream, then the curtailment's end and the staggered restore it calls for."""
     faulty = next(s for s in fleet.stations if s.version is OcppVersion.V21)
-    print(f"\nscenario 3/4: {faulty.station_id} raises NotifyDERAlarm (OverVoltage on its volt-var control)")
+    print(f"\nscenario 4/5: {faulty.station_id} raises NotifyDERAlarm (OverVoltage on its volt-var control)")
     await faulty.raise_alarm("VoltVar", grid_event_fault="OverVoltage", extra_info="demo: inverter fault")
     await gateway.alarms.flush()  # the relay classifies alarms on a timer; the demo does not wait for it
     logged = [e for e in server.log_events() if faulty.station_id in (e.details or "")]
@@ -412,13 +434,19 @@ async def _fault_and_restore(
         print("the alarm did not reach the 2030.5 server", file=sys.stderr)
         return False
     print(f"  the 2030.5 server received LogEvent {logged[-1].log_event_code}: {logged[-1].details}")
-    print("scenario 4/4: waiting for the curtailment to end ...")
+    print("\nscenario 5/5: waiting for the curtailment to end ...")
     ended = await watch.first(
         lambda e: e.directive_id == curtailment and e.kind is DirectiveEventKind.COMPLETED, deadline
     )
     if ended is None:
         print("the curtailment did not end in time", file=sys.stderr)
         return False
+    _restore_outcome(gateway, curtailment)
+    return True
+
+
+def _restore_outcome(gateway: Gateway, curtailment: str) -> None:
+    """What the fleet does as the curtailment ends: the staggered restore each station follows."""
     print(
         f"  {curtailment} completed; staggered restore plan (gateway/schedule/restore.py, 1 %/s ramp, delays < 30 s):"
     )
@@ -433,7 +461,6 @@ async def _fault_and_restore(
         "  note: the dispatcher does not send restore ramps yet; at the curtailment's end each station's limit lapses"
         " with its charging profile"
     )
-    return True
 
 
 async def _until_interrupted() -> None:

@@ -436,9 +436,14 @@ class Dispatcher:
         chunk: list[tuple[str, StationCapabilities]] = []
         size = _FIRST_CHUNK
         for sid in stations:  # the first chunk is planned and sent before the rest are looked at
-            state = self._fleet.stations[sid]
-            caps = state.capabilities
-            if caps is not None and state.capabilities_ready.is_set() and self._link.is_connected(sid):
+            state = self._fleet.stations.get(sid)  # None: removed by a reload since the targets were resolved
+            caps = state.capabilities if state is not None else None
+            if (
+                caps is not None
+                and state is not None
+                and state.capabilities_ready.is_set()
+                and self._link.is_connected(sid)
+            ):
                 chunk.append((sid, caps))
                 if len(chunk) == size:
                     running.extend(await self._start_chunk(directive, number, chunk, received, previous, mapped))
@@ -478,9 +483,9 @@ class Dispatcher:
         previous: Directive | None = None,
     ) -> StationOutcome:
         """One station on its own: wait (bounded) for its capabilities, then plan, record and send."""
-        state = self._fleet.stations[station_id]
+        state = self._fleet.stations.get(station_id)
         now = self._clock.now()
-        if not self._link.is_connected(station_id):
+        if state is None or not self._link.is_connected(station_id):  # offline, or removed by a reload
             outcome = StationOutcome(
                 directive_id=directive.id, station_id=station_id, status=OutcomeStatus.OFFLINE, updated=now
             )
@@ -629,8 +634,9 @@ class Dispatcher:
 
     async def _clear_station(self, record: DirectiveRecord, outcome: StationOutcome) -> None:
         """Clear what one station accepted; answers that it holds nothing (NotFound, Unknown) count as cleared."""
-        caps = self._fleet.stations[outcome.station_id].capabilities
-        if caps is None:
+        state = self._fleet.stations.get(outcome.station_id)
+        caps = state.capabilities if state is not None else None
+        if caps is None:  # capabilities unknown, or the station was removed by a reload (and disconnected)
             return
         result = map_clear(record.directive, caps, number=record.number, evse_id=record.directive.target.evse_id)
         directive_id = record.directive.id
@@ -743,7 +749,8 @@ class Dispatcher:
             and station_id in self._targets(r.directive)
         ]
         await asyncio.gather(*(asyncio.shield(run) for run in running), return_exceptions=True)
-        caps = self._fleet.stations[station_id].capabilities
+        state = self._fleet.stations.get(station_id)
+        caps = state.capabilities if state is not None else None
         if caps is None or not self._link.is_connected(station_id):
             return
         now = self._clock.now()

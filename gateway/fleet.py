@@ -172,11 +172,17 @@ class Fleet:
     def set_stations(self, stations: Iterable[tuple[str, Iterable[str]]]) -> None:
         """A reloaded configuration: add new stations, drop removed ones, update groups; live state is kept."""
         wanted = {sid: frozenset(g) for sid, g in stations}
+        changed = [sid for sid in self.stations if sid not in wanted]
+        changed += [
+            sid for sid, groups in wanted.items() if sid not in self.stations or self.stations[sid].groups != groups
+        ]
         for sid in [s for s in self.stations if s not in wanted]:
             del self.stations[sid]
         for sid, groups in wanted.items():
             state = self.stations.setdefault(sid, StationState(sid, groups))
             state.groups = groups
+        for sid in changed:  # change listeners (the dashboard) see removed, added and regrouped stations
+            self._changed(sid)
 
     def resolve(self, target: Target) -> list[str]:
         """Station ids of a target; KeyError naming the unknown stations or groups."""
@@ -199,9 +205,12 @@ class Fleet:
         return {g for s in self.stations.values() for g in s.groups}
 
     # -- StationEvents -----------------------------------------------------------------------------------------
+    # Events of a station no longer in the registry (a reload removed it while its connection was closing) are
+    # dropped: it is not part of the fleet any more.
 
     def station_connected(self, station_id: str, version: OcppVersion, at: datetime) -> None:
-        state = self.stations[station_id]
+        if (state := self.stations.get(station_id)) is None:
+            return
         if state.version is not None and state.version is not version:
             state.capabilities = None  # a different protocol version means different abilities: read them again
         state.version, state.connected, state.last_seen = version, True, at
@@ -211,7 +220,8 @@ class Fleet:
         self._changed(station_id)
 
     def station_disconnected(self, station_id: str, at: datetime) -> None:
-        state = self.stations[station_id]
+        if (state := self.stations.get(station_id)) is None:
+            return
         state.connected, state.last_seen = False, at
         state.capabilities_ready.clear()
         self._store.station_disconnected(station_id, at)
@@ -219,12 +229,15 @@ class Fleet:
         self._changed(station_id)
 
     def station_booted(self, station_id: str, boot: Mapping[str, Any], at: datetime) -> None:
-        self.stations[station_id].last_seen = at
+        if (state := self.stations.get(station_id)) is None:
+            return
+        state.last_seen = at
         self._store.station_boot(station_id, dict(boot))
         self._record("station.message", {"action": "BootNotification", "payload": dict(boot)}, at, station_id)
 
     def station_capabilities(self, station_id: str, caps: StationCapabilities, at: datetime) -> None:
-        state = self.stations[station_id]
+        if (state := self.stations.get(station_id)) is None:
+            return
         state.capabilities = caps
         state.capabilities_ready.set()
         self._store.station_capabilities(station_id, caps)
@@ -237,7 +250,8 @@ class Fleet:
         """The station's power is its main meter's reading, or the sum over its EVSEs when those are newer
         (stations send one MeterValues per EVSE); an unknown meter counts as the last EVSE heard from, or the
         whole station when none has been."""
-        state = self.stations[station_id]
+        if (state := self.stations.get(station_id)) is None:
+            return
         evses = [k for k in state.power_by_meter if k > 0]
         key = meter if meter is not None else (max(evses, key=lambda k: state.power_by_meter[k][1]) if evses else 0)
         state.power_by_meter[key] = (watts, at)
@@ -258,7 +272,8 @@ class Fleet:
         phase_w: tuple[float, float, float] | None,
         at: datetime,
     ) -> None:
-        state = self.stations[station_id]
+        if (state := self.stations.get(station_id)) is None:
+            return
         state.vars = vars_ if vars_ is not None else state.vars
         state.hz = hz if hz is not None else state.hz
         state.phase_w = phase_w if phase_w is not None else state.phase_w
@@ -267,7 +282,9 @@ class Fleet:
     def station_energy(
         self, station_id: str, meter: int, import_wh: float | None, export_wh: float | None, at: datetime
     ) -> None:
-        points = self.stations[station_id].energy.setdefault(meter, [])
+        if (state := self.stations.get(station_id)) is None:
+            return
+        points = state.energy.setdefault(meter, [])
         point = EnergyPoint(at, import_wh, export_wh)
         i = bisect.bisect_right(points, at, key=lambda p: p.at)
         if i > 0 and points[i - 1].at == at:
@@ -297,7 +314,9 @@ class Fleet:
             self._changed(station_id)
 
     def station_alarm(self, alarm: Alarm) -> None:
-        self.stations[alarm.station_id].last_alarm = alarm
+        if (state := self.stations.get(alarm.station_id)) is None:
+            return
+        state.last_alarm = alarm
         self._record("station.alarm", alarm.model_dump(mode="json", exclude={"raw"}), alarm.at, alarm.station_id)
         for listener in self._alarm_listeners:
             listener(alarm)
@@ -306,7 +325,9 @@ class Fleet:
     def station_message(
         self, station_id: str, action: str, payload: Mapping[str, Any], message_id: str, at: datetime
     ) -> None:
-        self.stations[station_id].last_seen = at
+        if (state := self.stations.get(station_id)) is None:
+            return
+        state.last_seen = at
         if action in _AUDITED_MESSAGES:
             self._record("station.message", {"action": action, "payload": dict(payload)}, at, station_id, message_id)
         for listener in self._message_listeners:

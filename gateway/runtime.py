@@ -37,6 +37,9 @@ from protocols.ocpp.sidecar import Backoff, SidecarProxy, UpstreamSettings
 
 log = logging.getLogger(__name__)
 
+#: The WebSocket close reason a station removed by a reload gets (and, in sidecar mode, its CSMS connection).
+REMOVED_REASON = "station removed from the gateway configuration"
+
 __all__ = ["AdapterFactory", "ConfiguredStations", "Gateway"]
 
 
@@ -272,15 +275,26 @@ class Gateway:
             after = {s.id for s in fresh}
             removed = sorted(before - after)
             self.directory.replace(fresh)  # from now on removed stations are refused at the handshake
-            if isinstance(self.ocpp, OcppServer):
-                for sid in removed:
-                    await self.ocpp.disconnect(sid, "station removed from the configuration")
+            for sid in removed:
+                await self._disconnect_removed(sid)
             self.fleet.set_stations((s.id, s.groups) for s in fresh)
             self.config = self.config.model_copy(update={"stations": fresh})
             changes = {"added": sorted(after - before), "removed": removed, "kept": sorted(before & after)}
             self.audit.append("config.changed", {"event": "stations reloaded", **changes}, at=self.clock.now())
             log.info("stations reloaded", extra=changes)
             return changes
+
+    async def _disconnect_removed(self, station_id: str) -> None:
+        """Close a removed station's connection (in sidecar mode its CSMS connection too) and audit why."""
+        if not await self.ocpp.disconnect(station_id, REMOVED_REASON):
+            return
+        closed = {"station": 1008} | ({"csms": 1001} if isinstance(self.ocpp, SidecarProxy) else {})
+        self.audit.append(
+            "config.changed",
+            {"event": "station disconnected", "reason": REMOVED_REASON, "close_codes": closed},
+            at=self.clock.now(),
+            station_id=station_id,
+        )
 
     async def _checkpoints(self) -> None:
         """Sign the audit tree head periodically (RFC 9162 checkpoint), so an export can prove recent history."""
@@ -293,8 +307,7 @@ class Gateway:
         (at most `grace_s`, default the call timeout), sign a last audit checkpoint and close the store."""
         for adapter in self.adapters:
             await adapter.stop()
-        if isinstance(self.ocpp, OcppServer):
-            self.ocpp.stop_accepting()
+        self.ocpp.stop_accepting()
         in_flight = self.dispatcher.in_flight()
         if in_flight:
             grace = self.config.ocpp.call_timeout_s if grace_s is None else grace_s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -44,6 +45,14 @@ def test_demo_runs_a_mixed_fleet_and_exits_0_when_every_station_reached_its_outc
     assert proc.stdout.count(" partial ") == 6
     assert "OCPP 1.6 has no DER control messages" in proc.stdout
     assert "MMXU1.TotW = " in proc.stdout  # utility SCADA read the same fleet over IEC 61850 MMS
+    # The OpenADR 3 step: the VTN's event reached every station as one directive per interval, and the VTN holds
+    # one report per interval for the VEN's fleet resource.
+    event = re.search(r"OpenADR 3 VTN publishes event (\w+): IMPORT_CAPACITY_LIMIT 6 kW, then 4 kW", proc.stdout)
+    assert event is not None, proc.stdout
+    for position in (0, 1):
+        assert f"interval {position} sent as oa3.{event[1]}.{position}.0: station outcomes accepted=9" in proc.stdout
+    assert "the VTN received 2 report(s)" in proc.stdout
+    assert re.findall(rf"{event[1]}\.(\d)-\d demo-fleet: USAGE [\d.]+ kWh, DEMAND [\d.]+ kW", proc.stdout) == ["0", "1"]
     db = tmp_path / "data" / "dergw.sqlite"
     # The demo's audit trail verifies offline, and the compliance report shows every station's answer.
     verify = subprocess.run(

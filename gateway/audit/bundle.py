@@ -59,6 +59,7 @@ from gateway.audit.log import (
 )
 from gateway.audit.merkle import HASH_SIZE, MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from gateway.audit.verify import RootTracker, VerifyReport
+from gateway.progress import TICK_EVERY, Tick
 
 __all__ = ["BUNDLE_FORMAT", "ExportError", "ExportFilter", "ExportResult", "export_bundle", "verify_bundle"]
 
@@ -140,8 +141,11 @@ def _select(conn: sqlite3.Connection, flt: ExportFilter, size: int) -> list[Stor
     return [e for e in chosen if e.seq < size]
 
 
-def export_bundle(db_path: Path, key_dir: Path, out: Path, *, created: datetime, flt: ExportFilter) -> ExportResult:
-    """Write a bundle of the entries ``flt`` selects, anchored at the log's latest signed head."""
+def export_bundle(
+    db_path: Path, key_dir: Path, out: Path, *, created: datetime, flt: ExportFilter, tick: Tick | None = None
+) -> ExportResult:
+    """Write a bundle of the entries ``flt`` selects, anchored at the log's latest signed head; ``tick`` hears
+    how many entries are written."""
     signer = Signer.load(key_dir)
     if not db_path.is_file():
         raise ExportError(f"no database at {db_path}")
@@ -189,7 +193,7 @@ def export_bundle(db_path: Path, key_dir: Path, out: Path, *, created: datetime,
             )
             bodies = (e.body for e in chosen)
             count = len(chosen)
-        return _write_zip(out, members, bodies, signer, head, created, flt, count)
+        return _write_zip(out, members, bodies, signer, head, created, flt, count, tick)
     finally:
         conn.close()
 
@@ -203,6 +207,7 @@ def _write_zip(
     created: datetime,
     flt: ExportFilter,
     count: int,
+    tick: Tick | None,
 ) -> ExportResult:
     """Stream the entries, then sign the manifest over every member's hash; rename into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -213,10 +218,14 @@ def _write_zip(
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             digest = hashlib.sha256()
             with zf.open(ENTRIES, "w") as handle:
-                for body in bodies:
+                for written, body in enumerate(bodies, start=1):
                     line = body + b"\n"
                     digest.update(line)
                     handle.write(line)
+                    if tick is not None and written % TICK_EVERY == 0:
+                        tick(written, count)
+            if tick is not None:
+                tick(count, count)
             hashes = {ENTRIES: digest.hexdigest()}
             for name, data in members.items():
                 zf.writestr(name, data)
@@ -293,9 +302,10 @@ def _jsonl_lines(data: bytes, name: str) -> list[Any]:
     return [_canonical_json(line) for line in data.split(b"\n")[:-1]]
 
 
-def verify_bundle(path: Path, pinned: Ed25519PublicKey | None = None) -> VerifyReport:
+def verify_bundle(path: Path, pinned: Ed25519PublicKey | None = None, *, tick: Tick | None = None) -> VerifyReport:
     """Check a bundle offline. ``pinned`` is the key the auditor trusts; without it the bundle's own
-    key is used, and only the fingerprint in the report ties the result to the operator's key."""
+    key is used, and only the fingerprint in the report ties the result to the operator's key. ``tick`` hears
+    how many entries are checked."""
     report = VerifyReport(f"bundle {path}", "-")
     try:
         bundle = _Bundle(path)
@@ -303,7 +313,7 @@ def verify_bundle(path: Path, pinned: Ed25519PublicKey | None = None) -> VerifyR
         report.fail(f"cannot open the bundle: {exc}")
         return report
     try:
-        _verify_bundle(bundle, pinned, report)
+        _verify_bundle(bundle, pinned, report, tick)
     except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         report.fail(f"the bundle archive is damaged: {exc}")
     except (TypeError, KeyError, ValueError) as exc:
@@ -313,7 +323,9 @@ def verify_bundle(path: Path, pinned: Ed25519PublicKey | None = None) -> VerifyR
     return report
 
 
-def _verify_bundle(bundle: _Bundle, pinned: Ed25519PublicKey | None, report: VerifyReport) -> None:
+def _verify_bundle(
+    bundle: _Bundle, pinned: Ed25519PublicKey | None, report: VerifyReport, tick: Tick | None = None
+) -> None:
     names = bundle.names()
     for needed in (MANIFEST, SIGNATURE, PUBLIC_KEY):
         if needed not in names:
@@ -370,9 +382,9 @@ def _verify_bundle(bundle: _Bundle, pinned: Ed25519PublicKey | None, report: Ver
     scope = "the complete log" if complete else f"entries matching {json.dumps(manifest['filter'])}"
     report.notes.append(f"export of {scope}, created {manifest['created']}")
     if complete:
-        _verify_complete(bundle, checkpoints, report)
+        _verify_complete(bundle, checkpoints, report, tick)
     else:
-        _verify_filtered(bundle, anchor, manifest["entry_count"], report)
+        _verify_filtered(bundle, anchor, manifest["entry_count"], report, tick)
 
 
 def _verify_checkpoints(
@@ -409,13 +421,21 @@ def _verify_checkpoints(
     return checkpoints
 
 
-def _entry_lines(bundle: _Bundle, report: VerifyReport) -> Iterator[tuple[int, bytes]]:
-    """(line number, entry bytes) for each line of entries.jsonl, streamed."""
+def _entry_lines(
+    bundle: _Bundle, report: VerifyReport, tick: Tick | None = None, total: int = 0
+) -> Iterator[tuple[int, bytes]]:
+    """(line number, entry bytes) for each line of entries.jsonl, streamed; ``tick`` hears of each
+    `TICK_EVERY` lines checked, of ``total``."""
+    number = 0
     with bundle.open(ENTRIES) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.endswith(b"\n"):
                 report.fail("the last line is cut short (no newline)", line=number)
             yield number, line.rstrip(b"\n")
+            if tick is not None and number % TICK_EVERY == 0:
+                tick(number, total)
+    if tick is not None:
+        tick(number, total)
 
 
 def _decode(body: bytes, line: int, seq: int | None, report: VerifyReport) -> StoredEntry | None:
@@ -426,7 +446,9 @@ def _decode(body: bytes, line: int, seq: int | None, report: VerifyReport) -> St
         return None
 
 
-def _verify_complete(bundle: _Bundle, checkpoints: list[Checkpoint], report: VerifyReport) -> None:
+def _verify_complete(
+    bundle: _Bundle, checkpoints: list[Checkpoint], report: VerifyReport, tick: Tick | None = None
+) -> None:
     """Recompute every signed root from leaves.bin, then match entry N to leaf N."""
     size = checkpoints[-1].tree_size
     blob = bundle.read(LEAVES)
@@ -437,7 +459,7 @@ def _verify_complete(bundle: _Bundle, checkpoints: list[Checkpoint], report: Ver
     for leaf in leaves:
         tracker.add(leaf)
     count = 0
-    for line, body in _entry_lines(bundle, report):
+    for line, body in _entry_lines(bundle, report, tick, size):
         seq = line - 1
         count = line
         entry = _decode(body, line, seq, report)
@@ -456,7 +478,9 @@ def _verify_complete(bundle: _Bundle, checkpoints: list[Checkpoint], report: Ver
         )
 
 
-def _verify_filtered(bundle: _Bundle, anchor: Checkpoint, signed_count: int, report: VerifyReport) -> None:
+def _verify_filtered(
+    bundle: _Bundle, anchor: Checkpoint, signed_count: int, report: VerifyReport, tick: Tick | None = None
+) -> None:
     """Each entry's inclusion proof against the anchor, sequence numbers strictly increasing."""
     try:
         proofs = _jsonl_lines(bundle.read(PROOFS), PROOFS)
@@ -465,7 +489,7 @@ def _verify_filtered(bundle: _Bundle, anchor: Checkpoint, signed_count: int, rep
         return
     previous = -1
     count = 0
-    for line, body in _entry_lines(bundle, report):
+    for line, body in _entry_lines(bundle, report, tick, signed_count):
         count = line
         proof = proofs[line - 1] if line <= len(proofs) else None
         entry = _decode(body, line, None if proof is None else proof["seq"], report)

@@ -23,6 +23,7 @@ from gateway.audit.entry import Kind, parse_time
 from gateway.audit.log import connect, directive_trail, select_entries
 from gateway.audit.report import build_report
 from gateway.audit.verify import verify_db
+from gateway.progress import Progress, wanted
 
 __all__ = ["main", "register", "register_bench"]
 
@@ -58,6 +59,18 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--directive", help="only this directive's trail: its entries, signals and answers")
 
 
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show entries done / total and the rate on stderr (the default when stderr is a terminal)",
+    )
+
+
+def _progress(args: argparse.Namespace, label: str) -> Progress | None:
+    return Progress(label) if wanted(args.progress) else None
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``audit`` with its sub-commands to the ``dergw`` parser."""
     audit = subparsers.add_parser(
@@ -72,12 +85,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_db(export)
     _add_keys(export)
     _add_filters(export)
+    _add_progress(export)
     export.add_argument("out", type=Path, metavar="OUT", help="bundle file to write (a ZIP archive)")
     export.set_defaults(handler=_export)
 
     verify = actions.add_parser("verify", help="check every hash, signature and sequence number offline")
     _add_keys(verify)
     verify.add_argument("--pubkey", type=Path, help="trusted public key PEM (pins the key a bundle must use)")
+    _add_progress(verify)
     verify.add_argument("path", type=Path, metavar="BUNDLE_OR_DB", help="an export bundle or an audit database")
     verify.set_defaults(handler=_verify)
 
@@ -113,10 +128,14 @@ def _fail(message: str) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     flt = ExportFilter(directive_id=args.directive, station_id=args.station, since=args.since, until=args.until)
+    progress = _progress(args, "export: entries written")
     try:
-        result = export_bundle(args.db, args.keys, args.out, created=datetime.now(UTC), flt=flt)
+        result = export_bundle(args.db, args.keys, args.out, created=datetime.now(UTC), flt=flt, tick=progress)
     except (ExportError, CheckpointError, sqlite3.Error, OSError) as exc:
         return _fail(str(exc))
+    finally:
+        if progress is not None:
+            progress.finish()
     scope = "complete log" if result.complete else "filtered"
     print(f"wrote {result.path}: {result.entries} entries ({scope}), anchored at tree size {result.tree_size}")
     return 0
@@ -131,13 +150,18 @@ def _verify(args: argparse.Namespace) -> int:
         is_db = False
     except OSError as exc:
         return _fail(f"cannot read {path}: {exc.strerror}")
+    progress = _progress(args, "verify: entries checked")
     try:
         if is_db:
-            report = verify_db(path, load_public_key(args.pubkey or args.keys))
+            report = verify_db(path, load_public_key(args.pubkey or args.keys), tick=progress)
         else:
-            report = verify_bundle(path, None if args.pubkey is None else load_public_key(args.pubkey))
+            pinned = None if args.pubkey is None else load_public_key(args.pubkey)
+            report = verify_bundle(path, pinned, tick=progress)
     except CheckpointError as exc:
         return _fail(str(exc))
+    finally:
+        if progress is not None:
+            progress.finish()
     print(report.render())
     return 0 if report.ok else 1
 

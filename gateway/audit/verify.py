@@ -18,6 +18,7 @@ from gateway.audit.checkpoint import Checkpoint, key_fingerprint
 from gateway.audit.entry import EntryError, decode_entry
 from gateway.audit.log import connect, read_checkpoints, read_entries, read_head
 from gateway.audit.merkle import Frontier, leaf_hash
+from gateway.progress import TICK_EVERY, Tick
 
 __all__ = ["MAX_PROBLEMS", "Problem", "RootTracker", "VerifyReport", "verify_db"]
 
@@ -148,8 +149,9 @@ def _as_bytes(value: object) -> bytes:
     return str(value).encode()
 
 
-def verify_db(db_path: Path, key: Ed25519PublicKey) -> VerifyReport:
-    """Check an audit database against ``key``; read-only and inside one snapshot."""
+def verify_db(db_path: Path, key: Ed25519PublicKey, *, tick: Tick | None = None) -> VerifyReport:
+    """Check an audit database against ``key``; read-only and inside one snapshot. ``tick`` hears how many
+    entries are checked, of those the head claims."""
     report = VerifyReport(f"database {db_path}", key_fingerprint(key))
     if not db_path.is_file():
         report.fail("no such database file")
@@ -157,7 +159,7 @@ def verify_db(db_path: Path, key: Ed25519PublicKey) -> VerifyReport:
     conn = connect(db_path, readonly=True)
     try:
         conn.execute("BEGIN")
-        _verify_db(conn, key, report)
+        _verify_db(conn, key, report, tick)
     except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
         report.fail(f"cannot read the audit tables: {exc}")
     finally:
@@ -165,7 +167,7 @@ def verify_db(db_path: Path, key: Ed25519PublicKey) -> VerifyReport:
     return report
 
 
-def _verify_db(conn: sqlite3.Connection, key: Ed25519PublicKey, report: VerifyReport) -> None:
+def _verify_db(conn: sqlite3.Connection, key: Ed25519PublicKey, report: VerifyReport, tick: Tick | None) -> None:
     stored = read_head(conn)
     head = stored.checkpoint
     checkpoints = read_checkpoints(conn)
@@ -209,6 +211,10 @@ def _verify_db(conn: sqlite3.Connection, key: Ed25519PublicKey, report: VerifyRe
             report.fail("body does not match its stored leaf hash (the entry was edited)", seq=seq)
         tracker.add(leaf)
         report.entries += 1
+        if tick is not None and report.entries % TICK_EVERY == 0:
+            tick(report.entries, head_size)
+    if tick is not None:
+        tick(report.entries, head_size)
 
     count = tracker.frontier.size
     if count < head_size:

@@ -216,6 +216,13 @@ const handlers = {
     for (const s of rows) renderStation(s);
     summarize();
   },
+  removed: (ids) => {
+    for (const id of ids) {
+      stations.get(id)?.row.remove();
+      stations.delete(id);
+    }
+    summarize();
+  },
   directive: renderDirective,
   alarm: addAlarm,
   sample: (s) => {

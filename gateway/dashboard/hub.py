@@ -134,8 +134,12 @@ class EventHub:
         """Send coalesced station changes, one power sample, and link or checkpoint changes."""
         if self._dirty:
             dirty, self._dirty = self._dirty, set()
-            rows = [self._station_row(self._fleet.stations[sid]) for sid in sorted(dirty)]
-            self._publish("stations", rows)
+            present = [self._fleet.stations[sid] for sid in sorted(dirty) if sid in self._fleet.stations]
+            if present:
+                self._publish("stations", [self._station_row(s) for s in present])
+            removed = sorted(sid for sid in dirty if sid not in self._fleet.stations)  # by a station reload
+            if removed:
+                self._publish("removed", removed)
         sample = self._sample()
         self._samples.append(sample)
         self._publish("sample", sample)
@@ -254,7 +258,7 @@ class EventHub:
         """Fleet power (connected stations that reported) against the sum of the import limits in force; the
         limit covers only the stations that hold one, and says how many that is."""
         connected = [s for s in self._fleet.stations.values() if s.connected]
-        limits = self._in_force.limit_w
+        limits = {sid: w for sid, w in self._in_force.limit_w.items() if sid in self._fleet.stations}  # not removed
         return {
             "at": self._clock.now().isoformat(),
             "power_w": sum(s.power_w for s in connected if s.power_w is not None),

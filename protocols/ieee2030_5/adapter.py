@@ -173,8 +173,10 @@ class Ieee20305Adapter:
     def health(self) -> LinkHealth:
         keys = ("dcap", "time", *(f"{kind}:{n}" for n in self.devices for kind in ("programs", "der")))
         failing = any(self.plan.failures(k) for k in keys)
-        ok = self._last_ok is not None and not failing
-        return LinkHealth(ok=ok, last_seen=self._last_ok, detail="" if ok else self._last_error)
+        overdue = self.plan.overdue(self.clock.now())
+        ok = self._last_ok is not None and not failing and not overdue
+        detail = f"not polled within its window: {', '.join(overdue)}" if overdue and not failing else self._last_error
+        return LinkHealth(ok=ok, last_seen=self._last_ok, detail="" if ok else detail)
 
     async def directive_event(self, event: DirectiveEvent) -> None:
         known = self._known.get(event.directive_id)

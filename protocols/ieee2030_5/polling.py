@@ -47,6 +47,11 @@ class PollPlan:
         e.due = now + timedelta(seconds=delay)
         return delay
 
+    def overdue(self, now: datetime) -> list[str]:
+        """Keys not read within their poll window: due more than one poll interval (or back-off) ago, which
+        happens only when the poll loop stalled."""
+        return [key for key, e in self._entries.items() if now - e.due > timedelta(seconds=e.poll_s)]
+
     def failures(self, key: str) -> int:
         return self._entries[key].failures if key in self._entries else 0
 

@@ -106,15 +106,17 @@ class OcppServer:
         if self._server is not None:
             self._server.server.close()
 
-    async def disconnect(self, station_id: str, reason: str) -> None:
-        """Close a station's connection (it left the configuration) and return once it is reported gone."""
+    async def disconnect(self, station_id: str, reason: str) -> bool:
+        """Close a station's connection (it left the configuration) and return once it is reported gone; False
+        when it was not connected."""
         conn = self._stations.get(station_id)
         if conn is None:
-            return
+            return False
         gone = self._gone.setdefault(conn, asyncio.Event())
         await conn.ws.close(1008, reason)  # policy violation: the station is no longer allowed
         if self._stations.get(station_id) is conn:  # its handler has not reported it gone yet
             await gone.wait()
+        return True
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -269,7 +269,12 @@ class OpenAdr3Adapter:
         self._health = LinkHealth(ok=False, last_seen=self._health.last_seen, detail="stopped")
 
     def health(self) -> LinkHealth:
-        return self._health
+        """The last poll's result, and not healthy when no poll succeeded within three poll waits (a stalled
+        loop would otherwise look healthy for ever)."""
+        health, window = self._health, timedelta(seconds=3 * self.poll_wait_s())
+        if health.ok and health.last_seen is not None and self._clock.now() - health.last_seen > window:
+            return LinkHealth(ok=False, last_seen=health.last_seen, detail=f"no successful poll for {window}")
+        return health
 
     def poll_wait_s(self) -> float:
         """The wait before the next poll: `poll_interval_s`, doubled after each failed poll in a row, at most

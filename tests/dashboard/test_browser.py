@@ -1,11 +1,12 @@
 """The dashboard in a real headless browser (Debian's chromium driven by Playwright) against a real gateway with a
-mixed simulated fleet: the page loads, shows the fleet, and reflects a directive, a power reading and an alarm
-that happen while it is open."""
+mixed simulated fleet: the page loads, shows the fleet, and reflects a directive, a power reading, an alarm and a
+station reload that happen while it is open."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -13,7 +14,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from gateway.demo import SAMPLE_DIRECTIVE
 from tests.dashboard.conftest import MIX, World
-from tests.support import TOKEN
+from tests.support import TOKEN, password_hash
 
 #: Debian's chromium (the Makefile installs it); Playwright's own browser downloads are not used.
 CHROMIUM = "/usr/bin/chromium"
@@ -106,3 +107,15 @@ async def test_a_wrong_token_asks_for_the_token_again(world: World, browser: Bro
         await expect(page.locator("#stations tbody tr")).to_have_count(len(MIX), timeout=WAIT_MS)
     finally:
         await page.close()
+
+
+async def test_a_station_removed_by_a_reload_leaves_the_page(world: World, page: Page, tmp_path: Path) -> None:
+    await expect(page.locator("#stations tbody tr")).to_have_count(len(MIX), timeout=WAIT_MS)
+    kept = [sid for sid in MIX if sid != "DASH-16"]
+    source = tmp_path / "stations.toml"  # a reload re-reads only [[stations]] from the gateway's file
+    source.write_text("".join(f'[[stations]]\nid = "{sid}"\npassword_hash = "{password_hash()}"\n' for sid in kept))
+    world.gateway.source = source
+    assert (await world.gateway.reload_stations())["removed"] == ["DASH-16"]
+    await expect(page.locator("#stations tbody tr")).to_have_count(len(kept), timeout=WAIT_MS)
+    await expect(page.locator('#stations tr[data-id="DASH-16"]')).to_have_count(0)
+    await expect(page.locator("#fleet-summary")).to_have_text("2 of 2 stations connected")

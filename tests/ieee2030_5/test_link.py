@@ -10,6 +10,7 @@ from datetime import timedelta
 from gateway.certs import DevPki
 from gateway.interfaces import AlarmReport, DirectiveEvent, DirectiveEventKind
 from gateway.model import Alarm
+from protocols.ieee2030_5.polling import PollPlan
 from protocols.ieee2030_5.wire import ResponseStatus
 from tests.ieee2030_5.conftest import SITE_LFDI, T0, Link, binding, make_link, scenario
 from tests.ieee2030_5.test_hostile import LAUGHS
@@ -210,3 +211,29 @@ async def test_alarm_becomes_log_event(link: Link) -> None:
     assert link.sink.upstream[-1][0] == "LogEvent"
     assert "CS-002:OverFrequency" in link.sink.upstream[-1][1]["document"]
     assert problems(link.server.received[-1].body) == []
+
+
+async def test_a_link_not_polled_within_its_window_is_not_healthy(link: Link) -> None:
+    """/readyz asks that each utility link was seen within its poll window: a stalled poll loop is unhealthy."""
+    await link.adapter.run_due()
+    assert link.adapter.health().ok
+    due = link.adapter.plan.next_due()
+    assert due is not None
+    link.clock.advance((due - link.clock.now()).total_seconds())  # due now: still within its window
+    assert link.adapter.health().ok
+    link.clock.advance(link.adapter.config.default_poll_s * 24)  # a loop that stopped running for a day or so
+    health = link.adapter.health()
+    assert not health.ok
+    assert "not polled within its window" in health.detail
+    await link.adapter.run_due()
+    assert link.adapter.health().ok
+
+
+def test_poll_plan_overdue_is_one_poll_interval_past_due() -> None:
+    plan = PollPlan(backoff_base_s=2, backoff_cap_s=300)
+    plan.add("dcap", T0, 60)
+    plan.add("der", T0, 600)
+    assert plan.overdue(T0 + timedelta(seconds=60)) == []
+    assert plan.overdue(T0 + timedelta(seconds=61)) == ["dcap"]
+    plan.succeeded("dcap", T0 + timedelta(seconds=61))
+    assert plan.overdue(T0 + timedelta(seconds=601)) == ["dcap", "der"]

@@ -241,3 +241,28 @@ async def test_vtn_failing_keeps_directives_and_polling_backs_off_then_recovers(
     assert adapter.poll_failures == 0
     assert sink.cancelled == []
     assert len(sink.submitted) == 1  # the same event again: nothing new to submit
+
+
+async def test_a_poll_loop_that_stalls_is_not_healthy(
+    vtn: Vtn, start_adapter: StartAdapter, clock: ManualClock
+) -> None:
+    """/readyz asks that each utility link was seen within its poll window: no successful poll for three poll
+    waits (here 3 x 30 s) makes the link unhealthy, the next poll healthy again."""
+    polled: asyncio.Queue[float] = asyncio.Queue()
+    ticker = Ticker()
+
+    async def sleep(seconds: float) -> None:
+        polled.put_nowait(seconds)
+        await ticker.sleep(seconds)
+
+    adapter, _ = await start_adapter(sleep=sleep)
+    assert await polled.get() == 30
+    clock.advance(90)
+    assert adapter.health().ok
+    clock.advance(1)
+    health = adapter.health()
+    assert not health.ok
+    assert "no successful poll for 0:01:30" in health.detail
+    ticker.tick()
+    await polled.get()  # the loop polled again and waits for the next one
+    assert adapter.health().ok

@@ -16,11 +16,11 @@ from tests.support import TOKEN, password_hash
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def config_text(stations: Sequence[str], extra: str = "") -> str:
-    """A TOML configuration on free ports with these stations."""
+def config_text(stations: Sequence[str], extra: str = "", ocpp: str = "") -> str:
+    """A TOML configuration on free ports with these stations; `ocpp`: more lines of the [ocpp] table."""
     entries = "".join(f'[[stations]]\nid = "{s}"\npassword_hash = "{password_hash()}"\n' for s in stations)
     return (
-        f'data_dir = "data"\ncerts_dir = "certs"\n[ocpp]\nport = 0\ncall_timeout_s = 5\n'
+        f'data_dir = "data"\ncerts_dir = "certs"\n[ocpp]\nport = 0\ncall_timeout_s = 5\n{ocpp}\n'
         f'[api]\nport = 0\ntoken = "env:TEST_TOKEN"\n{extra}\n{entries}'
     )
 

@@ -293,3 +293,18 @@ async def test_csms_profile_replacing_a_grid_limit_is_audited_and_the_limit_rest
     await sim.stop()
     assert_gateway_frames_valid(gw, sim)
     assert_csms_never_saw_gateway_frames(csms, "S1")
+
+
+async def test_shutdown_refuses_new_stations_and_keeps_the_open_ones(sidecar: Gateway, csms: UpstreamCsms) -> None:
+    """Gateway.stop's first step in sidecar mode as in CSMS mode: no new station, in-flight traffic goes on."""
+    gw, proxy = sidecar, proxy_of(sidecar)
+    sim = await station(gw)
+    url = proxy.url
+    proxy.stop_accepting()
+    assert not proxy.listening
+    with pytest.raises(ConnectionRefusedError):
+        async with raw_station(url, "S2"):
+            pass
+    assert await sim.call("Heartbeat", {})
+    await csms.until(lambda: "Heartbeat" in csms.actions("S1"))
+    await sim.stop()

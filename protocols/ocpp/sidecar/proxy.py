@@ -96,6 +96,8 @@ class SidecarProxy:
         self._opened: dict[ServerConnection, tuple[ClientConnection | None, OcppVersion | None]] = {}
         self._wake = asyncio.Event()
         self._cleanups: set[asyncio.Task[None]] = set()
+        #: Sessions being closed by `disconnect`, set once their handler has reported them gone.
+        self._gone: dict[ProxySession, asyncio.Event] = {}
 
     @property
     def port(self) -> int:
@@ -116,6 +118,11 @@ class SidecarProxy:
             self._handle, self.settings, self._ssl, self._process_request, self._select_subprotocol
         )
 
+    def stop_accepting(self) -> None:
+        """Shutdown, first step: refuse new stations, keep the open ones so in-flight calls can finish."""
+        if self._server is not None:
+            self._server.server.close()
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -132,6 +139,19 @@ class SidecarProxy:
         """Cut every waiting back-off short: sessions without a CSMS connection try again at once."""
         self._wake.set()
         self._wake = asyncio.Event()
+
+    async def disconnect(self, station_id: str, reason: str) -> bool:
+        """Close a station that left the configuration, both sides: the station's socket (1008, policy violation)
+        and its CSMS connection (1001, going away), each with `reason`. Returns once the station is reported gone;
+        False when it was not connected."""
+        session = self._sessions.get(station_id)
+        if session is None:
+            return False
+        gone = self._gone.setdefault(session, asyncio.Event())
+        await session.end(reason)
+        if self._sessions.get(station_id) is session:  # its handler has not reported it gone yet
+            await gone.wait()
+        return True
 
     async def _wait_retry(self, delay: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -261,3 +281,5 @@ class SidecarProxy:
             if self._sessions.get(station_id) is session:
                 del self._sessions[station_id]
                 self._events.station_disconnected(station_id, self._clock.now())
+            if (gone := self._gone.pop(session, None)) is not None:
+                gone.set()

@@ -109,6 +109,8 @@ class ProxySession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reasserts: set[asyncio.Task[Any]] = set()
         self._closed = False
+        #: Why the gateway ended the session (`end`): the CSMS connection is then closed as going away.
+        self._ended: str | None = None
 
     @property
     def closed(self) -> bool:
@@ -133,6 +135,12 @@ class ProxySession:
         finally:
             await self._close()
 
+    async def end(self, reason: str) -> None:
+        """End the session for good (the station left the configuration): the station's socket is closed with
+        1008 (policy violation) and `reason`; `run` then closes the CSMS side with 1001 (going away) and `reason`."""
+        self._ended = reason
+        await self.ws.close(1008, reason)
+
     async def _close(self) -> None:
         self._closed = True
         self.online.clear()
@@ -145,7 +153,7 @@ class ProxySession:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._up is not None:
-            await self._up.close()
+            await (self._up.close(1001, self._ended) if self._ended is not None else self._up.close())
             self._up = None
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
