@@ -20,7 +20,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,7 @@ from gateway.model import (
     UnsupportedControl,
 )
 from gateway.reconcile import Item, clear_command, diff, held_der, held_profiles, number_of, wanted_at
+from gateway.restorer import RestoreHooks, Restorer, RestoreSettings
 from gateway.schedule import station_fraction, station_window
 from gateway.store import DirectiveRecord, Store
 from mappings import MappingResult, OcppCommand, map_clear, map_directive
@@ -88,6 +89,8 @@ class DispatchSettings:
     call_timeout_s: float = 30.0
     #: How long to wait for a connected station's capabilities before mapping for it.
     capabilities_wait_s: float = 15.0
+    #: Ramped, staggered restore after a curtailment (gateway/restorer.py).
+    restore: RestoreSettings = field(default_factory=RestoreSettings)
 
 
 class Dispatcher:
@@ -119,6 +122,11 @@ class Dispatcher:
         self._reconciling: dict[str, asyncio.Lock] = {}
         #: Timed clears under way: (directive id, station id).
         self._clearing: set[tuple[str, str]] = set()
+        hooks = RestoreHooks(
+            self._call, link.new_message_id, self._outcomes, self._record, self._append, clock.now, _for_station,
+            self._spawn,
+        )  # fmt: skip
+        self._restorer = Restorer(store, fleet, self.settings.restore, hooks)
         fleet.on_ready(self._station_ready)
         fleet.on_message(self._on_report)
 
@@ -348,6 +356,7 @@ class Dispatcher:
             elif end is not None:
                 due.append(end)
         due.extend(self._start_due_clears(now))
+        due.extend(self._restorer.ahead(now))
         return min(due, default=None)
 
     async def _transition(
@@ -566,11 +575,16 @@ class Dispatcher:
 
     # -- clearing and resending --------------------------------------------------------------------------------
 
-    async def _clear_station(self, record: DirectiveRecord, outcome: StationOutcome) -> None:
-        """Clear what one station accepted; answers that it holds nothing (NotFound, Unknown) count as cleared."""
+    async def _clear_station(
+        self, record: DirectiveRecord, outcome: StationOutcome, *, utility_spread: bool = False
+    ) -> None:
+        """Clear what one station accepted; answers that it holds nothing (NotFound, Unknown) count as cleared.
+        Limit profiles are replaced by restore ramps instead (gateway/restorer.py), which lapse by themselves."""
         caps = self._fleet.stations[outcome.station_id].capabilities
         if caps is None:
             return
+        ramps = await self._restorer.replace(record, outcome.station_id, utility_spread=utility_spread)
+        ramped = {ident for ident, done in ramps if done.status is OutcomeStatus.ACCEPTED}
         result = map_clear(record.directive, caps, number=record.number, evse_id=record.directive.target.evse_id)
         directive_id = record.directive.id
         clears = [
@@ -586,15 +600,13 @@ class Dispatcher:
                 ),
             )
             for command in result.commands
+            if _target_id(command) not in ramped
         ]
         done = all(c.answer in _CLEARED_ANSWERS for c in clears)
         worst = _summarize(directive_id, outcome.station_id, clears, [], self._clock.now()).status
         status = OutcomeStatus.CLEARED if done else worst
-        self._record(
-            outcome.model_copy(
-                update={"status": status, "commands": [*outcome.commands, *clears], "updated": self._clock.now()}
-            )
-        )
+        commands = [*outcome.commands, *(ramp for _, ramp in ramps), *clears]
+        self._record(outcome.model_copy(update={"status": status, "commands": commands, "updated": self._clock.now()}))
 
     # -- timed clears (cancel with randomization) --------------------------------------------------------------
 
@@ -632,7 +644,7 @@ class Dispatcher:
             record = self._store.directive(directive_id)
             outcome = next((o for o in self._outcomes(directive_id) if o.station_id == station_id), None)
             if record is not None and outcome is not None and self._link.is_connected(station_id):
-                await self._clear_station(record, outcome)
+                await self._clear_station(record, outcome, utility_spread=True)
             # An offline station is cleared by reconciliation when it is back (the directive is no longer wanted).
             self._store.drop_pending_clear(directive_id, station_id)
         finally:
@@ -654,7 +666,10 @@ class Dispatcher:
     def _station_ready(self, station_id: str) -> None:
         """A station is (back) with its capabilities read: bring what it holds in line with what should be in
         force there (docs/dispatch.md, "Reconciliation")."""
-        task = asyncio.ensure_future(self.reconcile(station_id))
+        self._spawn(self.reconcile(station_id))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
         self._resends.add(task)
         task.add_done_callback(self._resends.discard)
 
@@ -688,7 +703,9 @@ class Dispatcher:
         now = self._clock.now()
         in_flight = {did for did, run in self._runs.items() if not run.done()}
         timed = {did for did, sid, _ in self._store.pending_clears() if sid == station_id}
-        keep: set[int] = set()
+        ramping = self._restorer.under_way(station_id, now)  # restore ramps it follows stay as they are
+        self._restorer.station_back()
+        keep: set[int] = set(ramping)
         desired: list[tuple[str, OcppCommand]] = []
         unsupported: dict[str, tuple[UnsupportedControl, ...]] = {}
         live = (DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE)
@@ -696,7 +713,7 @@ class Dispatcher:
             d = record.directive
             if station_id not in self._targets(d):
                 continue
-            if d.id in in_flight:  # its own fan-out sends it
+            if d.id in in_flight or record.number in ramping:  # its own fan-out sends it, or it ramps back
                 keep.add(record.number)
                 continue
             if not wanted_at(d, station_id, received=record.created, now=now):  # expired controls are never sent
