@@ -91,7 +91,8 @@ def test_a_restore_profile_replaces_the_curtailment_in_place_and_only_rises(
     assert restored.note is not None
     assert restored.note.startswith(RESTORE_NOTE)
     if version is not OcppVersion.V16:
-        assert profile["validTo"] > profile["validFrom"]
+        valid_to = datetime.fromisoformat(str(profile["validTo"]).replace("Z", "+00:00"))
+        assert valid_to == start + timedelta(seconds=float(str(schedule["duration"])))
 
 
 def test_setpoints_and_modes_without_a_limit_are_not_ramped() -> None:

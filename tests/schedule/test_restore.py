@@ -91,15 +91,18 @@ def test_pace_comes_from_the_directive_then_the_defaults_then_the_configuration(
         {"id": "cut", "controls": {"import_limit_w": 1000, "gradients": {**gradients, "ramp_pct_per_s": 4.0}}}
     )
     defaults = [_default(gradients=gradients, enter_service={**enter, "random_delay_s": 120})]
-    config = {"ramp_pct_per_s": 0.33, "max_delay_s": 300.0}
-    assert pace(plain, [], **config, utility_spread=False) == Pace(0.33, "config", 300.0, "config")
-    assert pace(plain, defaults, **config, utility_spread=False) == Pace(2.0, "default def", 120, "default def")
-    assert pace(own, defaults, **config, utility_spread=False) == Pace(4.0, "directive", 120, "default def")
+
+    def paced(d: Directive, defaults: list[Directive], *, spread: bool = False, soft: bool = False) -> Pace:
+        return pace(d, defaults, ramp_pct_per_s=0.33, max_delay_s=300.0, utility_spread=spread, soft_start=soft)
+
+    assert paced(plain, []) == Pace(0.33, "config", 300.0, "config")
+    assert paced(plain, defaults) == Pace(2.0, "default def", 120, "default def")
+    assert paced(own, defaults) == Pace(4.0, "directive", 120, "default def")
     # Re-entering service: 2030.5 setSoftGradW first.
-    assert pace(plain, defaults, **config, utility_spread=False, soft_start=True).ramp_pct_per_s == 0.5
+    assert paced(plain, defaults, soft=True).ramp_pct_per_s == 0.5
     # A utility's 0 (2030.5 "no limit") is not taken as "step back at once": the configuration decides that.
     zero = [_default(gradients={"ramp_pct_per_s": 0, "soft_start_pct_per_s": 0})]
-    assert pace(plain, zero, **config, utility_spread=False).ramp_source == "config"
+    assert paced(plain, zero).ramp_source == "config"
     # A randomized end or cancel already spreads the stations: no second random delay on top.
-    spread = pace(plain, defaults, **config, utility_spread=True)
+    spread = paced(plain, defaults, spread=True)
     assert (spread.max_delay_s, spread.delay_source) == (0.0, "utility randomization")
