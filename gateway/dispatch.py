@@ -59,6 +59,8 @@ _ANSWER_STATUS = {
 }
 #: States a directive cannot leave.
 _ENDED = (DirectiveState.CANCELLED, DirectiveState.COMPLETED, DirectiveState.SUPERSEDED)
+#: Ended before their time: what a station still holds of them is in force until removed.
+_REMOVED = (DirectiveState.CANCELLED, DirectiveState.SUPERSEDED)
 #: Answers to a clear that leave the station without the directive's controls.
 _CLEARED_ANSWERS = frozenset({"Accepted", "NotFound", "Unknown"})
 #: CALLERROR codes that mean "this station cannot do that" rather than a fault.
@@ -852,20 +854,37 @@ class Dispatcher:
         owner = None if number is None else self._store.directive_id_of(number)
         if owner is None:
             return None
+        record = self._store.directive(owner)
+        if item.kind == "profile" and record is not None and record.state in _REMOVED:  # still limits it
+            ramp = await self._restorer.instead_of_clear(record, station_id, item.ident)
+            if ramp is not None:  # ramped back from now rather than stepping up at once (docs/dispatch.md)
+                self._append_command(owner, station_id, ramp, OutcomeStatus.CLEARED)
+                return f"ramped {item.kind}:{item.ident}"
         command = clear_command(item, version)
         planned = CommandOutcome(
             action=command.action, message_id=self._link.new_message_id(), controls=[], status=OutcomeStatus.PENDING
         )
         done = await self._call(owner, station_id, command, planned)
-        outcome = next((o for o in self._outcomes(owner) if o.station_id == station_id), None)
+        self._append_command(
+            owner, station_id, done, OutcomeStatus.CLEARED if done.answer in _CLEARED_ANSWERS else None
+        )
+        return f"{item.kind}:{item.ident}"
+
+    def _append_command(
+        self, directive_id: str, station_id: str, done: CommandOutcome, status: OutcomeStatus | None
+    ) -> None:
+        """Add a command sent on its own to the station's outcome, with a new status (None: unchanged)."""
+        outcome = next((o for o in self._outcomes(directive_id) if o.station_id == station_id), None)
         if outcome is not None:
-            status = OutcomeStatus.CLEARED if done.answer in _CLEARED_ANSWERS else outcome.status
             self._record(
                 outcome.model_copy(
-                    update={"status": status, "commands": [*outcome.commands, done], "updated": self._clock.now()}
+                    update={
+                        "status": status or outcome.status,
+                        "commands": [*outcome.commands, done],
+                        "updated": self._clock.now(),
+                    }
                 )
             )
-        return f"{item.kind}:{item.ident}"
 
     async def _clear_owed(self, station_id: str, timed: set[str]) -> list[str | None]:
         """A station that cannot report (1.6): clear what it accepted of directives that ended meanwhile."""

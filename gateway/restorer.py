@@ -175,6 +175,14 @@ class Restorer:
         command outcome) per ramp sent; the caller records them and clears the rest."""
         return await self._ramp(record, station_id, self._hooks.now(), "removal", utility_spread)
 
+    async def instead_of_clear(
+        self, record: DirectiveRecord, station_id: str, profile_id: str
+    ) -> CommandOutcome | None:
+        """A station back from an absence still holds a profile of a cancelled curtailment: ramp that one profile
+        from now instead of clearing it (None: it holds no limit, or the operator chose 0/0)."""
+        ramps = await self._ramp(record, station_id, self._hooks.now(), "reconnect", False, only=profile_id)
+        return ramps[0][1] if ramps else None
+
     def under_way(self, station_id: str, now: datetime) -> set[int]:
         """Numbers of directives whose restore ramp the station is still following: reconciliation leaves them."""
         numbers: set[int] = set()
@@ -187,7 +195,14 @@ class Restorer:
     # -- one station -------------------------------------------------------------------------------------------
 
     async def _ramp(
-        self, record: DirectiveRecord, station_id: str, at: datetime, trigger: str, utility_spread: bool
+        self,
+        record: DirectiveRecord,
+        station_id: str,
+        at: datetime,
+        trigger: str,
+        utility_spread: bool,
+        *,
+        only: str | None = None,
     ) -> list[tuple[str, CommandOutcome]]:
         state = self._fleet.stations.get(station_id)
         caps = None if state is None else state.capabilities
@@ -218,7 +233,8 @@ class Restorer:
         commands = [
             restored
             for command in mapped.commands
-            if (restored := self._restore_command(d, station_id, command, caps, at, paced, ceiling)) is not None
+            if (only is None or (command.action == "SetChargingProfile" and _profile_id(command) == only))
+            and (restored := self._restore_command(d, station_id, command, caps, at, paced, ceiling)) is not None
         ]
         if not commands:
             return []

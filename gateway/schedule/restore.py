@@ -79,14 +79,14 @@ def pace(
     ramp_pct_per_s: float,
     max_delay_s: float,
     utility_spread: bool,
-    soft_start: bool = False,
 ) -> Pace:
     """The restore pace for a station leaving `directive`: each figure from the directive's own controls, else the
     best of the `defaults` in force at the station (sorted best first), else the gateway's configuration
     (`ramp_pct_per_s`, `max_delay_s`).
 
-    Ramp: 2030.5 setGradW (`gradients.ramp_pct_per_s`), or setSoftGradW (`soft_start_pct_per_s`) first when the
-    station is re-entering service (`soft_start`). Delay: 2030.5 setESRandomDelay (`enter_service.random_delay_s`).
+    Ramp: 2030.5 setGradW (`gradients.ramp_pct_per_s`), the default ramp rate "due to command" (setSoftGradW is the
+    soft start after a trip, which a DER applies itself). Delay: 2030.5 setESRandomDelay
+    (`enter_service.random_delay_s`).
     A 0 from a utility (2030.5 "no limit") counts as not given: stepping back at once is the operator's choice.
     When the utility already spread the stations' ends (`utility_spread`: a randomized end or a randomized cancel,
     2030.5 randomizeStart/randomizeDuration), no second random delay is added."""
@@ -94,12 +94,8 @@ def pace(
     delay, delay_source = max_delay_s, "config"
     for source, d in reversed([("directive", directive), *((f"default {x.id}", x) for x in defaults)]):
         gradients, entry = d.controls.gradients, d.controls.enter_service
-        rates = [] if gradients is None else [gradients.ramp_pct_per_s]
-        if gradients is not None and soft_start:
-            rates.insert(0, gradients.soft_start_pct_per_s)
-        rate = next((r for r in rates if r > 0), None)
-        if rate is not None:
-            ramp, ramp_source = rate, source
+        if gradients is not None and gradients.ramp_pct_per_s > 0:
+            ramp, ramp_source = gradients.ramp_pct_per_s, source
         if entry is not None and entry.random_delay_s:
             delay, delay_source = entry.random_delay_s, source
     if utility_spread:

@@ -92,14 +92,12 @@ def test_pace_comes_from_the_directive_then_the_defaults_then_the_configuration(
     )
     defaults = [_default(gradients=gradients, enter_service={**enter, "random_delay_s": 120})]
 
-    def paced(d: Directive, defaults: list[Directive], *, spread: bool = False, soft: bool = False) -> Pace:
-        return pace(d, defaults, ramp_pct_per_s=0.33, max_delay_s=300.0, utility_spread=spread, soft_start=soft)
+    def paced(d: Directive, defaults: list[Directive], *, spread: bool = False) -> Pace:
+        return pace(d, defaults, ramp_pct_per_s=0.33, max_delay_s=300.0, utility_spread=spread)
 
     assert paced(plain, []) == Pace(0.33, "config", 300.0, "config")
     assert paced(plain, defaults) == Pace(2.0, "default def", 120, "default def")
     assert paced(own, defaults) == Pace(4.0, "directive", 120, "default def")
-    # Re-entering service: 2030.5 setSoftGradW first.
-    assert paced(plain, defaults, soft=True).ramp_pct_per_s == 0.5
     # A utility's 0 (2030.5 "no limit") is not taken as "step back at once": the configuration decides that.
     zero = [_default(gradients={"ramp_pct_per_s": 0, "soft_start_pct_per_s": 0})]
     assert paced(plain, zero).ramp_source == "config"
