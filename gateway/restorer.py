@@ -86,15 +86,24 @@ def _limits(directive: Directive) -> bool:
     return c.import_limit_w is not None or c.active_power_setpoint_w is not None or False in (c.connect, c.energize)
 
 
+def _ramps(outcome: StationOutcome) -> list[CommandOutcome]:
+    """The restore ramps the station accepted for this directive (the note says so, also after a restart)."""
+    return [
+        c
+        for c in outcome.commands
+        if c.status is OutcomeStatus.ACCEPTED and c.detail and c.detail.startswith(RESTORE_NOTE)
+    ]
+
+
 def _restored(outcome: StationOutcome) -> bool:
-    return any(c.detail and c.detail.startswith(RESTORE_NOTE) for c in outcome.commands)
+    return bool(_ramps(outcome))
 
 
-def restore_until(outcome: StationOutcome) -> datetime | None:
-    """When the last restore ramp sent to this station for this directive ends (None: none was sent)."""
+def _restore_until(outcome: StationOutcome) -> datetime | None:
+    """When the last restore ramp the station accepted for this directive ends (None: it accepted none)."""
     ends = [
         datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
-        for c in outcome.commands
+        for c in _ramps(outcome)
         if c.detail and (m := _UNTIL.match(c.detail))
     ]
     return max(ends, default=None)
@@ -187,7 +196,7 @@ class Restorer:
         """Numbers of directives whose restore ramp the station is still following: reconciliation leaves them."""
         numbers: set[int] = set()
         for outcome in self._store.station_outcomes(station_id, [s.value for s in OutcomeStatus]):
-            until = restore_until(outcome)
+            until = _restore_until(outcome)
             if until is not None and until > now and (record := self._store.directive(outcome.directive_id)):
                 numbers.add(record.number)
         return numbers
