@@ -300,6 +300,7 @@ class Dispatcher:
             record = DirectiveRecord(number, previous, DirectiveState.ACTIVE, received, received)
             await asyncio.gather(*(self._clear_station(record, o) for o in dropped))
         outcomes = await self._apply_all(directive, number, stations, received, previous)
+        await self._restorer.directive_added(directive, stations)  # ramps planned without it are planned again
         self.flush()
         now = self._clock.now()
         counts: dict[str, int] = {}

@@ -15,7 +15,7 @@ sends the results through the dispatcher's recorded sends (command.sent / statio
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from gateway.model import (
     CommandOutcome,
     Directive,
     DirectiveState,
+    OcppVersion,
     OutcomeStatus,
     StationCapabilities,
     StationOutcome,
@@ -38,8 +39,9 @@ from mappings.restore_profiles import RESTORE_NOTE, curtailed_limit_w, with_rest
 #: Schedule periods assumed when a station does not report SmartChargingCtrlr.PeriodsPerSchedule (1.6:
 #: ChargingScheduleMaxPeriods): the curtailed period and 10 steps.
 DEFAULT_PERIODS = 11
+_WITHDRAWN = "restore ramp withdrawn: a later directive limits the station"
 _LIVE = (DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE)
-_UNTIL = re.compile(rf"^{RESTORE_NOTE} \S+ until (\S+)")
+_NOTE = re.compile(rf"^{RESTORE_NOTE} (\S+) until (\S+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,26 +89,31 @@ def _limits(directive: Directive) -> bool:
 
 
 def _ramps(outcome: StationOutcome) -> list[CommandOutcome]:
-    """The restore ramps the station accepted for this directive (the note says so, also after a restart)."""
-    return [
-        c
-        for c in outcome.commands
-        if c.status is OutcomeStatus.ACCEPTED and c.detail and c.detail.startswith(RESTORE_NOTE)
-    ]
+    """The restore ramps the station accepted for this directive since the last withdrawal (the notes say so, also
+    after a restart)."""
+    ramps: list[CommandOutcome] = []
+    for c in outcome.commands:
+        if c.detail == _WITHDRAWN:
+            ramps = []
+        elif c.status is OutcomeStatus.ACCEPTED and c.detail and c.detail.startswith(RESTORE_NOTE):
+            ramps.append(c)
+    return ramps
 
 
 def _restored(outcome: StationOutcome) -> bool:
     return bool(_ramps(outcome))
 
 
-def _restore_until(outcome: StationOutcome) -> datetime | None:
-    """When the last restore ramp the station accepted for this directive ends (None: it accepted none)."""
-    ends = [
-        datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
-        for c in _ramps(outcome)
-        if c.detail and (m := _UNTIL.match(c.detail))
+def _restore_window(outcome: StationOutcome) -> tuple[datetime, datetime] | None:
+    """(restore moment, end) of the last restore ramp the station accepted for this directive (None: none)."""
+    windows = [
+        (_time(m.group(1)), _time(m.group(2))) for c in _ramps(outcome) if c.detail and (m := _NOTE.match(c.detail))
     ]
-    return max(ends, default=None)
+    return max(windows, key=lambda w: w[1], default=None)
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _holds_limit(outcome: StationOutcome) -> bool:
@@ -196,10 +203,60 @@ class Restorer:
         """Numbers of directives whose restore ramp the station is still following: reconciliation leaves them."""
         numbers: set[int] = set()
         for outcome in self._store.station_outcomes(station_id, [s.value for s in OutcomeStatus]):
-            until = _restore_until(outcome)
-            if until is not None and until > now and (record := self._store.directive(outcome.directive_id)):
+            window = _restore_window(outcome)
+            if window is not None and window[1] > now and (record := self._store.directive(outcome.directive_id)):
                 numbers.add(record.number)
         return numbers
+
+    async def directive_added(self, directive: Directive, station_ids: Sequence[str]) -> None:
+        """A directive reached stations after ramps they hold were planned (sent ahead, or under way): a ramp sits at
+        its curtailment's stack level and may overrule the newcomer's profile, so plan each such ramp again with it
+        in the picture. A ramp with nothing left to ramp becomes the plain curtailment again before its restore
+        moment (it lapses at its end) and is cleared after it (the newcomer's limit is no higher)."""
+        if not _limits(directive):
+            return
+        now = self._hooks.now()
+        for station_id in station_ids:
+            for outcome in self._store.station_outcomes(station_id, [s.value for s in OutcomeStatus]):
+                window = _restore_window(outcome)
+                record = self._store.directive(outcome.directive_id)
+                if outcome.directive_id == directive.id or window is None or window[1] <= now or record is None:
+                    continue
+                d = record.directive
+                spread = bool(d.randomize_start_s or d.randomize_duration_s)
+                done = [c for _, c in await self._ramp(record, station_id, window[0], "replan", spread)]
+                if not done:
+                    done = await self._unramp(record, station_id, back=window[0] > now)
+                self._hooks.record(outcome.model_copy(update={"commands": [*outcome.commands, *done]}))
+
+    async def _unramp(self, record: DirectiveRecord, station_id: str, *, back: bool) -> list[CommandOutcome]:
+        """Undo a station's ramps of `record`: its plain limit profiles again (`back`), else clear them."""
+        caps = self._fleet.stations[station_id].capabilities
+        if caps is None:
+            return []
+        d = record.directive
+        own = self._hooks.own(d, station_id, record.created)
+        mapped = map_directive(own, caps, number=record.number, now=self._hooks.now(), evse_id=d.target.evse_id)
+        commands = [c for c in mapped.commands if curtailed_limit_w(c, volts=caps.nominal_voltage_v) is not None]
+        if not back:
+            sixteen = caps.version is OcppVersion.V16
+            commands = [
+                OcppCommand(
+                    "ClearChargingProfile", {"id" if sixteen else "chargingProfileId": int(_profile_id(c))}, c.controls
+                )
+                for c in commands
+            ]
+        done = []
+        for command in commands:
+            planned = CommandOutcome(
+                action=command.action,
+                message_id=self._hooks.new_message_id(),
+                controls=list(command.controls),
+                status=OutcomeStatus.PENDING,
+                detail=_WITHDRAWN,
+            )
+            done.append(await self._hooks.call(d.id, station_id, command, planned))
+        return done
 
     # -- one station -------------------------------------------------------------------------------------------
 
@@ -234,10 +291,14 @@ class Restorer:
         )
         if not (paced.ramp_pct_per_s or paced.max_delay_s):
             return []  # 0/0: the operator chose to step back at once (the limit is cleared or lapses)
-        ceiling = min(
-            (o.directive.controls.import_limit_w for o in others if o.directive.controls.import_limit_w is not None),
-            default=None,
+        # What governs once the ramp has lapsed: the best of the others with an import limit (defaults below every
+        # scheduled directive, as their stack level 0 is). The ramp never rises above it: at the curtailment's stack
+        # level it would overrule that profile where it sits lower.
+        governing = sorted(
+            (o for o in others if o.directive.controls.import_limit_w is not None),
+            key=lambda o: (o.directive.is_default, o.directive.priority, -o.number),
         )
+        ceiling = governing[0].directive.controls.import_limit_w if governing else None
         mapped = map_directive(own, caps, number=record.number, now=at, evse_id=d.target.evse_id)
         commands = [
             restored

@@ -1,13 +1,15 @@
-"""A station that comes back still holding a curtailment cancelled while it was away ramps back from then, instead
-of being cleared and stepping up at once (docs/dispatch.md, "Restore": re-entering service)."""
+"""Restore cases beyond the fleet spread: a station that comes back holding a cancelled curtailment, and a directive
+that arrives after ramps were planned (docs/dispatch.md, "Restore")."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from gateway.model import Directive, OcppVersion
+from gateway.runtime import Gateway
 from protocols.ocpp.simulator import ManualClock
 from protocols.ocpp.simulator.der_store import parse_time
 from tests.support import make_config, station_configs
@@ -69,3 +71,53 @@ def _profile_id(payload: dict[str, Any]) -> int | None:
         return int(payload["csChargingProfiles"]["chargingProfileId"])
     found = payload.get("chargingProfileId", payload.get("id"))
     return None if found is None else int(found)
+
+
+async def test_a_directive_arriving_after_the_ramps_were_sent_is_never_overruled_by_them(tmp_path: Path) -> None:
+    clock, adapter = ManualClock(T0), RecordingAdapter()
+    config = make_config(tmp_path, station_configs(["B201"]))
+    config.dispatch.restore_max_delay_s = 60
+    config.dispatch.restore_ramp_pct_per_s = 1
+    async with (
+        gateway_at(config, clock, adapter) as gw,
+        stations(gw, ["B201"], OcppVersion.V201) as sims,
+    ):
+        sim = sims["B201"]
+        cut = {"id": "cut", "priority": 3, "duration_s": 600, "controls": {"import_limit_w": 2000}}
+        await gw.submit(Directive.model_validate(cut))
+        await gw.outcomes("cut")
+        end = T0 + timedelta(seconds=600)
+        clock.set(end - timedelta(seconds=60))
+        await gw.dispatcher.tick()
+        await _settle(gw)
+
+        def limits() -> list[float]:
+            """The station's limit each second from just before the end (a lapsed ramp: unlimited, inf)."""
+            return [_limit(sim.profiles.rates(1, end + timedelta(seconds=t)).limit_w) for t in range(-1, 600)]
+
+        assert limits()[0] == 2000
+        assert max(v for v in limits() if v < float("inf")) == 22_000  # ramps to the assumed rating
+        assert limits()[-1] == float("inf")  # then lapses: nothing else is in force
+        # A lower-priority cap arrives before the end: the ramp (stack level 7) would overrule its profile (3).
+        cap = {"id": "cap", "priority": 7, "duration_s": 7200, "controls": {"import_limit_w": 6000}}
+        await gw.submit(Directive.model_validate(cap))
+        await gw.outcomes("cap")
+        assert limits()[0] == 2000
+        assert max(limits()) == 6000  # the ramp now ends at what governs afterwards
+        assert limits() == sorted(limits())
+        # A better-priority limit below the curtailed one leaves nothing to ramp: the plain curtailment again.
+        low = {"id": "low", "priority": 6, "duration_s": 7200, "controls": {"import_limit_w": 1500}}
+        await gw.submit(Directive.model_validate(low))
+        await gw.outcomes("low")
+        held = {p.profile_id: p for p in sim.profiles.profiles}
+        cut_profile = held[gw.store.directive("cut").number * 16]  # type: ignore[union-attr]
+        assert len(cut_profile.schedules()[0]["chargingSchedulePeriod"]) == 1
+        assert max(limits()) <= 2000  # never above the curtailment after its end: it steps down to 1500
+        triggers = [e.data["trigger"] for e in gw.audit.trail("cut") if e.kind == "restore.planned"]
+        assert triggers[0] == "end"
+        assert "replan" in triggers
+
+
+async def _settle(gw: Gateway) -> None:
+    while gw.dispatcher.resends():
+        await asyncio.gather(*gw.dispatcher.resends())
