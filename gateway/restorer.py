@@ -5,8 +5,10 @@ by one that steps up along its own restore plan, so a fleet never steps back at 
 - An end known in advance (a directive's duration, per station its randomized window) is handled ahead: once the
   station's end is `lead_s` away, its profile is re-sent with the ramp appended, and the station follows it on its
   own clock at the end.
-- A removal (cancel, a randomized cancel's owed clear, a station dropped by a change, a 1.6 station that comes back
+- A removal (cancel, a randomized cancel's owed clear, a station dropped by a change, a station that comes back
   holding a cancelled curtailment) replaces the profile with a ramp starting then, instead of clearing it.
+- A directive that reaches stations after their ramps were planned has them planned again (or withdrawn), since a
+  ramp at its curtailment's stack level could overrule the newcomer's profile.
 The plans are pure (gateway/schedule/restore.py, mappings/restore_profiles.py); this module picks their inputs and
 sends the results through the dispatcher's recorded sends (command.sent / station.answer), plus one
 `restore.planned` audit entry per directive, trigger and pace.
@@ -276,6 +278,8 @@ class Restorer:
             return []
         d = record.directive
         own = self._hooks.own(d, station_id, record.created)
+        if own.start is not None and own.start >= at:
+            return []  # removed before it began: it never limited the station, a clear is all it takes
         others = self._others(record, station_id, at)
         if any(o.directive.priority == d.priority and not o.directive.is_default for o in others):
             # The next directive of the same priority (an event's next interval) holds the same stack level: a ramp
