@@ -32,6 +32,7 @@ from gateway.model import (
     OutcomeStatus,
     StationCapabilities,
     StationOutcome,
+    TargetScope,
 )
 from gateway.schedule.restore import Pace, pace, restore_plan
 from gateway.store import DirectiveRecord, Store
@@ -360,7 +361,7 @@ class Restorer:
         found = []
         for other in self._store.directives(_LIVE, limit=100_000):
             o = other.directive
-            if other.number == record.number or station_id not in self._targets(o):
+            if other.number == record.number or not self._aims_at(o, station_id):
                 continue
             if not o.is_default:
                 own = self._hooks.own(o, station_id, other.created)
@@ -370,11 +371,17 @@ class Restorer:
             found.append(other)
         return sorted(found, key=lambda r: (r.directive.priority, -r.number))
 
-    def _targets(self, directive: Directive) -> list[str]:
-        try:
-            return self._fleet.resolve(directive.target)
-        except KeyError:
-            return []
+    def _aims_at(self, directive: Directive, station_id: str) -> bool:
+        """Whether `directive` targets the station (Fleet.resolve's rule, for one station: no fleet-sized list)."""
+        state = self._fleet.stations.get(station_id)
+        target = directive.target
+        if state is None:
+            return False
+        if target.scope is TargetScope.FLEET:
+            return True
+        if target.scope is TargetScope.STATION:
+            return station_id in target.ids
+        return any(g in state.groups for g in target.ids)
 
     def _audit(self, record: DirectiveRecord, trigger: str, paced: Pace, at: datetime) -> None:
         """One restore.planned per directive, trigger and pace, at the first station that restores with it."""
