@@ -1,5 +1,5 @@
-"""Restore cases beyond the fleet spread: a station that comes back holding a cancelled curtailment, and a directive
-that arrives after ramps were planned (docs/dispatch.md, "Restore")."""
+"""Restore cases beyond the fleet spread: a station that comes back holding a cancelled curtailment, a directive
+that arrives after ramps were planned, and a station away when its ramp was due (docs/dispatch.md, "Restore")."""
 
 from __future__ import annotations
 
@@ -121,3 +121,27 @@ async def test_a_directive_arriving_after_the_ramps_were_sent_is_never_overruled
 async def _settle(gw: Gateway) -> None:
     while gw.dispatcher.resends():
         await asyncio.gather(*gw.dispatcher.resends())
+
+
+async def test_a_station_offline_when_its_ramp_was_due_gets_it_when_back_before_the_end(tmp_path: Path) -> None:
+    clock, adapter = ManualClock(T0), RecordingAdapter()
+    async with (
+        gateway_at(make_config(tmp_path, station_configs(["B201"])), clock, adapter) as gw,
+        stations(gw, ["B201"], OcppVersion.V201) as sims,
+    ):
+        sim = sims["B201"]
+        await gw.submit(
+            Directive.model_validate({"id": "cut", "duration_s": 600, "controls": {"import_limit_w": 2000}})
+        )
+        await gw.outcomes("cut")
+        await sim.stop()
+        await _gone(gw, "B201")
+        clock.set(T0 + timedelta(seconds=600 - 30))  # inside the lead: the ramp is due, the station is away
+        await gw.dispatcher.tick()
+        await _settle(gw)
+        assert len(sim.profiles.profiles[0].schedules()[0]["chargingSchedulePeriod"]) == 1
+        await _back(gw, [sim])
+        await gw.dispatcher.tick()
+        await _settle(gw)
+        (held,) = sim.profiles.profiles
+        assert len(held.schedules()[0]["chargingSchedulePeriod"]) > 2  # its ramp, before its end
