@@ -126,7 +126,7 @@ class Dispatcher:
         self._clearing: set[tuple[str, str]] = set()
         hooks = RestoreHooks(
             self._call, link.new_message_id, self._outcomes, self._record, self._append, clock.now, _for_station,
-            self._spawn,
+            _station_commands, self._spawn,
         )  # fmt: skip
         self._restorer = Restorer(store, fleet, self.settings.restore, hooks)
         fleet.on_ready(self._station_ready)
@@ -916,6 +916,13 @@ def _for_station(directive: Directive, station_id: str, received: datetime) -> D
     window = station_window(directive, station_id, received=received)
     duration = None if window.end is None else max(1.0, (window.end - window.start).total_seconds())
     return directive.model_copy(update={"start": window.start, "duration_s": duration})
+
+
+def _station_commands(record: DirectiveRecord, station_id: str, caps: StationCapabilities) -> MappingResult:
+    """What a station is sent for a directive, as fan-out and reconciliation map it (its own window; a directive
+    without a start begins when received, so the result does not depend on when this is called)."""
+    own = _for_station(record.directive, station_id, record.created)
+    return map_directive(own, caps, number=record.number, now=record.created, evse_id=record.directive.target.evse_id)
 
 
 def _sent_entry(

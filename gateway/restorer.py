@@ -36,7 +36,7 @@ from gateway.model import (
 )
 from gateway.schedule.restore import Pace, pace, restore_plan
 from gateway.store import DirectiveRecord, Store
-from mappings import OcppCommand, map_directive
+from mappings import MappingResult, OcppCommand
 from mappings.restore_profiles import RESTORE_NOTE, curtailed_limit_w, with_restore
 
 #: Schedule periods assumed when a station does not report SmartChargingCtrlr.PeriodsPerSchedule (1.6:
@@ -81,6 +81,8 @@ class RestoreHooks:
     now: Callable[[], datetime]
     #: The directive as one station runs it (its own randomized window).
     own: Callable[[Directive, str, datetime], Directive]
+    #: The commands the station was sent for a directive (as fan-out and reconciliation map them for it).
+    mapped: Callable[[DirectiveRecord, str, StationCapabilities], MappingResult]
     #: Run a send in the background (the dispatcher tracks it with its resends).
     spawn: Callable[[Awaitable[None]], None]
 
@@ -238,8 +240,7 @@ class Restorer:
         if caps is None:
             return []
         d = record.directive
-        own = self._hooks.own(d, station_id, record.created)
-        mapped = map_directive(own, caps, number=record.number, now=self._hooks.now(), evse_id=d.target.evse_id)
+        mapped = self._hooks.mapped(record, station_id, caps)
         commands = [c for c in mapped.commands if curtailed_limit_w(c, volts=caps.nominal_voltage_v) is not None]
         if not back:
             sixteen = caps.version is OcppVersion.V16
@@ -304,7 +305,7 @@ class Restorer:
             key=lambda o: (o.directive.is_default, o.directive.priority, -o.number),
         )
         ceiling = governing[0].directive.controls.import_limit_w if governing else None
-        mapped = map_directive(own, caps, number=record.number, now=at, evse_id=d.target.evse_id)
+        mapped = self._hooks.mapped(record, station_id, caps)
         commands = [
             restored
             for command in mapped.commands
