@@ -108,6 +108,19 @@ class AuditConfig(_Section):
     checkpoint_s: float = Field(default=60.0, ge=1, le=86_400)
 
 
+class DispatchConfig(_Section):
+    """How stations step back after a curtailment when the utility gives no pace (docs/dispatch.md, "Restore")."""
+
+    #: Ramp in percent of the station's rating per second (0.33 %/s: a full ramp in about 300 s).
+    restore_ramp_pct_per_s: float = Field(default=0.33, ge=0, le=100)
+    #: Each station waits a reproducible random delay in [0, this) before its ramp starts.
+    restore_max_delay_s: float = Field(default=300.0, ge=0, le=3600)
+    #: Per-EVSE charge rating assumed for a station that reports none (1.6, 2.0.1 without DCDERCtrlr).
+    restore_rating_w: float = Field(default=22_000.0, gt=0)
+    #: How long before a known end the ramp is sent to the station.
+    restore_lead_s: float = Field(default=60.0, ge=0, le=3600)
+
+
 class RatingsConfig(_Section):
     max_w: float = Field(gt=0)
     max_charge_w: float = Field(gt=0)
@@ -163,6 +176,7 @@ class GatewayConfig(_Section):
     ocpp: OcppConfig = Field(default_factory=OcppConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     stations: list[StationConfig] = Field(default_factory=list)
     #: Utility links: each starts only when its section is present.
     ieee2030_5: Ieee20305Section | None = None

@@ -6,7 +6,7 @@ in the data directory), the OpenADR 3 VTN over HTTP, stations over OCPP-J (secur
 directive over the operator API. The scenario: a 2030.5 curtailment (import limit) starting shortly after it is
 posted, an OpenADR 3 event (a two-interval import capacity limit, reported back to the VTN), the sample directive
 (volt-var curve, frequency droop), a station fault reported to the 2030.5 server as a LogEvent, and the
-curtailment ending, with the staggered restore plan each station would follow. The outcome
+curtailment ending, with the staggered restore ramps the stations received. The outcome
 table is the proof: OCPP 2.1 stations with DER accept every control; 2.0.1 and 1.6 stations get the import limit
 and report the rest as not supported, with the reason.
 """
@@ -36,8 +36,8 @@ from gateway.demo_openadr import RESOURCE, OpenAdrStep
 from gateway.interfaces import DirectiveEvent, DirectiveEventKind, UtilityAdapter
 from gateway.model import OcppVersion, OutcomeStatus, SourceProtocol, StationOutcome, Target, TargetScope
 from gateway.progress import sampled, wanted
+from gateway.restore_spread import restore_report
 from gateway.runtime import AdapterFactory, Gateway
-from gateway.schedule.restore import restore_plan
 from gateway.tls import server_context
 from gateway.utility import FleetView
 from protocols.ieee2030_5.adapter import Ieee20305Adapter
@@ -441,26 +441,10 @@ async def _fault_and_restore(
     if ended is None:
         print("the curtailment did not end in time", file=sys.stderr)
         return False
-    _restore_outcome(gateway, curtailment)
+    print(f"  {curtailment} completed; the restore ramps the stations hold (gateway/restorer.py):")
+    for line in restore_report(gateway, fleet.stations, curtailment):
+        print(line)
     return True
-
-
-def _restore_outcome(gateway: Gateway, curtailment: str) -> None:
-    """What the fleet does as the curtailment ends: the staggered restore each station follows."""
-    print(
-        f"  {curtailment} completed; staggered restore plan (gateway/schedule/restore.py, 1 %/s ramp, delays < 30 s):"
-    )
-    for state in list(gateway.fleet.stations.values())[:3]:
-        rating = (state.capabilities.max_charge_rate_w if state.capabilities else None) or 22_000.0
-        plan = restore_plan(
-            curtailment, state.id, from_w=5000, to_w=rating, rating_w=rating, ramp_pct_per_s=1.0, max_delay_s=30
-        )
-        steps = ", ".join(f"+{step.offset_s}s {step.limit_w / 1000:.1f} kW" for step in plan)
-        print(f"    {state.id}: {steps}")
-    print(
-        "  note: the dispatcher does not send restore ramps yet; at the curtailment's end each station's limit lapses"
-        " with its charging profile"
-    )
 
 
 async def _until_interrupted() -> None:

@@ -20,7 +20,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,7 @@ from gateway.model import (
     UnsupportedControl,
 )
 from gateway.reconcile import Item, clear_command, diff, held_der, held_profiles, number_of, wanted_at
+from gateway.restorer import RestoreHooks, Restorer, RestoreSettings
 from gateway.schedule import station_directive as _for_station
 from gateway.schedule import station_fraction
 from gateway.stacks import Stacks, Waits
@@ -61,6 +62,8 @@ _ANSWER_STATUS = {
 }
 #: States a directive cannot leave.
 _ENDED = (DirectiveState.CANCELLED, DirectiveState.COMPLETED, DirectiveState.SUPERSEDED)
+#: Ended before their time: what a station still holds of them is in force until removed.
+_REMOVED = (DirectiveState.CANCELLED, DirectiveState.SUPERSEDED)
 #: Answers to a clear that leave the station without the directive's controls.
 _CLEARED_ANSWERS = frozenset({"Accepted", "NotFound", "Unknown"})
 #: CALLERROR codes that mean "this station cannot do that" rather than a fault.
@@ -93,6 +96,8 @@ class DispatchSettings:
     call_timeout_s: float = 30.0
     #: How long to wait for a connected station's capabilities before mapping for it.
     capabilities_wait_s: float = 15.0
+    #: Ramped, staggered restore after a curtailment (gateway/restorer.py).
+    restore: RestoreSettings = field(default_factory=RestoreSettings)
 
 
 class Dispatcher:
@@ -129,6 +134,11 @@ class Dispatcher:
         self._clearing: set[tuple[str, str]] = set()
         #: The directive as one station is to hold it (gateway.sharing puts its share of an aggregate limit in).
         self._variant: Callable[[Directive, str], Directive] = lambda directive, _: directive
+        hooks = RestoreHooks(
+            self._call, link.new_message_id, self._outcomes, self._record, self._append, clock.now, _for_station,
+            self._station_commands, self._spawn,
+        )  # fmt: skip
+        self._restorer = Restorer(store, fleet, self.settings.restore, hooks)
         fleet.on_ready(self._station_ready)
         fleet.on_message(self._on_report)
 
@@ -322,6 +332,7 @@ class Dispatcher:
             record = DirectiveRecord(number, previous, DirectiveState.ACTIVE, received, received)
             await asyncio.gather(*(self._clear_station(record, o) for o in dropped))
         outcomes = await self._apply_all(directive, number, stations, received, previous)
+        await self._restorer.directive_added(directive, stations)  # ramps planned without it are planned again
         self.flush()
         now = self._clock.now()
         counts: dict[str, int] = {}
@@ -386,6 +397,7 @@ class Dispatcher:
         for station_id in waited:  # a stack level frees: what waited for it goes out
             self._station_ready(station_id)
         due.extend(ahead)
+        due.extend(self._restorer.ahead(now))
         return min(due, default=None)
 
     async def _transition(
@@ -535,6 +547,16 @@ class Dispatcher:
             self._waits.add(station_id, wait)
         return self._planned(station_id, result, wait)
 
+    def _station_commands(self, record: DirectiveRecord, station_id: str, caps: StationCapabilities) -> MappingResult:
+        """What a station is sent for a directive, as fan-out and reconciliation map it (its own window and share,
+        at its stack level; a directive without a start begins when received, so the result does not depend on when
+        this is called): the restorer replaces these profiles in place."""
+        d = record.directive
+        own = self._variant(_for_station(d, station_id, record.created), station_id)
+        result = map_directive(own, caps, number=record.number, now=record.created, evse_id=d.target.evse_id)
+        stacks = self._stacks.get(d.id) or Stacks.load(self._store, self._targets)
+        return stacks.restack(station_id, caps, record.number, result, self._clock.now())[0]
+
     def _planned(self, station_id: str, result: MappingResult, deferred: datetime | None = None) -> _Plan:
         """The commands of `result` as planned for one station: pending, each with the message id it will use."""
         planned = [
@@ -632,12 +654,17 @@ class Dispatcher:
 
     # -- clearing and resending --------------------------------------------------------------------------------
 
-    async def _clear_station(self, record: DirectiveRecord, outcome: StationOutcome) -> None:
-        """Clear what one station accepted; answers that it holds nothing (NotFound, Unknown) count as cleared."""
+    async def _clear_station(
+        self, record: DirectiveRecord, outcome: StationOutcome, *, utility_spread: bool = False
+    ) -> None:
+        """Clear what one station accepted; answers that it holds nothing (NotFound, Unknown) count as cleared.
+        Limit profiles are replaced by restore ramps instead (gateway/restorer.py), which lapse by themselves."""
         state = self._fleet.stations.get(outcome.station_id)
         caps = state.capabilities if state is not None else None
         if caps is None:  # capabilities unknown, or the station was removed by a reload (and disconnected)
             return
+        ramps = await self._restorer.replace(record, outcome.station_id, utility_spread=utility_spread)
+        ramped = {ident for ident, done in ramps if done.status is OutcomeStatus.ACCEPTED}
         result = map_clear(record.directive, caps, number=record.number, evse_id=record.directive.target.evse_id)
         directive_id = record.directive.id
         clears = [
@@ -653,15 +680,13 @@ class Dispatcher:
                 ),
             )
             for command in result.commands
+            if _target_id(command) not in ramped
         ]
         done = all(c.answer in _CLEARED_ANSWERS for c in clears)
         worst = _summarize(directive_id, outcome.station_id, clears, [], self._clock.now()).status
         status = OutcomeStatus.CLEARED if done else worst
-        self._record(
-            outcome.model_copy(
-                update={"status": status, "commands": [*outcome.commands, *clears], "updated": self._clock.now()}
-            )
-        )
+        commands = [*outcome.commands, *(ramp for _, ramp in ramps), *clears]
+        self._record(outcome.model_copy(update={"status": status, "commands": commands, "updated": self._clock.now()}))
 
     # -- timed clears (cancel with randomization) --------------------------------------------------------------
 
@@ -699,7 +724,7 @@ class Dispatcher:
             record = self._store.directive(directive_id)
             outcome = next((o for o in self._outcomes(directive_id) if o.station_id == station_id), None)
             if record is not None and outcome is not None and self._link.is_connected(station_id):
-                await self._clear_station(record, outcome)
+                await self._clear_station(record, outcome, utility_spread=True)
             # An offline station is cleared by reconciliation when it is back (the directive is no longer wanted).
             self._store.drop_pending_clear(directive_id, station_id)
         finally:
@@ -721,7 +746,10 @@ class Dispatcher:
     def _station_ready(self, station_id: str) -> None:
         """A station is (back) with its capabilities read: bring what it holds in line with what should be in
         force there (docs/dispatch.md, "Reconciliation")."""
-        task = asyncio.ensure_future(self.reconcile(station_id))
+        self._spawn(self.reconcile(station_id))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
         self._resends.add(task)
         task.add_done_callback(self._resends.discard)
 
@@ -756,7 +784,9 @@ class Dispatcher:
         now = self._clock.now()
         in_flight = {did for did, run in self._runs.items() if not run.done()}
         timed = {did for did, sid, _ in self._store.pending_clears() if sid == station_id}
-        keep: set[int] = set()
+        ramping = self._restorer.under_way(station_id, now)  # restore ramps it follows stay as they are
+        self._restorer.station_back()
+        keep: set[int] = set(ramping)
         desired: list[tuple[str, OcppCommand]] = []
         unsupported: dict[str, tuple[UnsupportedControl, ...]] = {}
         live = (DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE)
@@ -765,7 +795,7 @@ class Dispatcher:
             d = record.directive
             if station_id not in self._targets(d):
                 continue
-            if d.id in in_flight:  # its own fan-out sends it
+            if d.id in in_flight or record.number in ramping:  # its own fan-out sends it, or it ramps back
                 keep.add(record.number)
                 continue
             if not wanted_at(d, station_id, received=record.created, now=now):  # expired controls are never sent
@@ -907,20 +937,37 @@ class Dispatcher:
         owner = None if number is None else self._store.directive_id_of(number)
         if owner is None:
             return None
+        record = self._store.directive(owner)
+        if item.kind == "profile" and record is not None and record.state in _REMOVED:  # still limits it
+            ramp = await self._restorer.instead_of_clear(record, station_id, item.ident)
+            if ramp is not None:  # ramped back from now rather than stepping up at once (docs/dispatch.md)
+                self._append_command(owner, station_id, ramp, OutcomeStatus.CLEARED)
+                return f"ramped {item.kind}:{item.ident}"
         command = clear_command(item, version)
         planned = CommandOutcome(
             action=command.action, message_id=self._link.new_message_id(), controls=[], status=OutcomeStatus.PENDING
         )
         done = await self._call(owner, station_id, command, planned)
-        outcome = next((o for o in self._outcomes(owner) if o.station_id == station_id), None)
+        self._append_command(
+            owner, station_id, done, OutcomeStatus.CLEARED if done.answer in _CLEARED_ANSWERS else None
+        )
+        return f"{item.kind}:{item.ident}"
+
+    def _append_command(
+        self, directive_id: str, station_id: str, done: CommandOutcome, status: OutcomeStatus | None
+    ) -> None:
+        """Add a command sent on its own to the station's outcome, with a new status (None: unchanged)."""
+        outcome = next((o for o in self._outcomes(directive_id) if o.station_id == station_id), None)
         if outcome is not None:
-            status = OutcomeStatus.CLEARED if done.answer in _CLEARED_ANSWERS else outcome.status
             self._record(
                 outcome.model_copy(
-                    update={"status": status, "commands": [*outcome.commands, done], "updated": self._clock.now()}
+                    update={
+                        "status": status or outcome.status,
+                        "commands": [*outcome.commands, done],
+                        "updated": self._clock.now(),
+                    }
                 )
             )
-        return f"{item.kind}:{item.ident}"
 
     async def _clear_owed(self, station_id: str, timed: set[str]) -> list[str | None]:
         """A station that cannot report (1.6): clear what it accepted of directives that ended meanwhile."""

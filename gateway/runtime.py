@@ -26,6 +26,7 @@ from gateway.fleet import Fleet
 from gateway.interfaces import AuditSink, LinkHealth, UtilityAdapter
 from gateway.metrics import MeteredAudit, Metrics
 from gateway.model import Directive, OcppVersion, StationOutcome
+from gateway.restorer import restore_settings
 from gateway.sharing import Sharing
 from gateway.store import DirectiveRecord, Store
 from gateway.tls import client_context, server_context
@@ -168,7 +169,10 @@ class Gateway:
             ocpp = _sidecar(config, directory, fleet, audit, clock, endpoint, ssl_context)
         else:
             ocpp = OcppServer(directory, fleet, clock, endpoint, ssl_context)
-        dispatcher = Dispatcher(store, fleet, ocpp, audit, clock, DispatchSettings(call_timeout_s=oc.call_timeout_s))
+        restore = restore_settings(config.dispatch)
+        dispatcher = Dispatcher(
+            store, fleet, ocpp, audit, clock, DispatchSettings(call_timeout_s=oc.call_timeout_s, restore=restore)
+        )
         view = FleetView(fleet)
         built = [a(view) if callable(a) else a for a in [*configured_adapters(config, clock), *adapters]]
         dispatcher.on_event(EventRouter(store, built))

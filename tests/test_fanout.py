@@ -206,9 +206,28 @@ async def test_cancel_clears_what_each_station_holds(tmp_path: Path) -> None:
         assert outcomes["A21"].status is OutcomeStatus.CLEARED
         assert outcomes["C16"].status is OutcomeStatus.CLEARED
         assert not [c for c in stations["A21"].der if not c.is_default]
-        assert "ClearChargingProfile" in {a for a, _ in stations["C16"].received}
+        # The import limit is not cleared but replaced in place by its restore ramp (same id, K01.FR.05), which
+        # lapses by itself (docs/dispatch.md, "Restore").
+        received = stations["C16"].received
+        assert "ClearChargingProfile" not in {a for a, _ in received}
+        sets = [p["csChargingProfiles"] for a, p in received if a == "SetChargingProfile"]
+        assert len(sets) == 2
+        assert sets[0]["chargingProfileId"] == sets[1]["chargingProfileId"]
+        periods = sets[1]["chargingSchedule"]["chargingSchedulePeriod"]
+        assert len(periods) > 2
+        assert periods[0] == sets[0]["chargingSchedule"]["chargingSchedulePeriod"][0]
         for station in stations.values():
             assert_schema_valid(station)
+
+
+async def test_cancel_clears_at_once_when_the_operator_chose_no_restore(tmp_path: Path) -> None:
+    config = _config(tmp_path, ["C16"])
+    config.dispatch.restore_ramp_pct_per_s = config.dispatch.restore_max_delay_s = 0
+    async with running(config) as gw, fleet(gw, [("C16", V16, {})]) as stations:
+        await submit(gw, SAMPLE_DIRECTIVE)
+        await gw.dispatcher.cancel(SAMPLE_DIRECTIVE["id"])
+        assert [a for a, _ in stations["C16"].received][-2:] == ["SetChargingProfile", "ClearChargingProfile"]
+        assert not [e for e in gw.audit.trail(SAMPLE_DIRECTIVE["id"]) if e.kind == "restore.planned"]
 
 
 async def test_default_controls_reach_a_21_station_as_isdefault_settings(tmp_path: Path) -> None:

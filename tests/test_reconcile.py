@@ -171,7 +171,13 @@ async def test_cancel_with_randomization_spreads_clears_and_survives_a_restart(t
         due = {sid: T0 + timedelta(seconds=600 * station_fraction("cut", sid, "cancel")) for sid in ids}
 
         def cleared() -> set[str]:
-            return {sid for sid, s in sims.items() if not s.profiles.profiles}
+            """Stations released from the limit: at its due time each gets its restore ramp in place of the
+            curtailment (same profile id; docs/dispatch.md, "Restore"), without a second random delay."""
+            return {
+                sid
+                for sid, s in sims.items()
+                if all(len(p.schedules()[0]["chargingSchedulePeriod"]) > 1 for p in s.profiles.profiles)
+            }
 
         async def step(seconds: float) -> None:
             clock.advance(seconds)

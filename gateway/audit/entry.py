@@ -42,6 +42,7 @@ class Kind(StrEnum):
     DIRECTIVE_CANCELLED = "directive.cancelled"
     DIRECTIVE_COMPLETED = "directive.completed"
     ALLOCATION_DECIDED = "allocation.decided"
+    RESTORE_PLANNED = "restore.planned"
     COMMAND_SENT = "command.sent"
     STATION_ANSWER = "station.answer"
     STATION_ALARM = "station.alarm"

@@ -47,6 +47,8 @@ class StationCapabilities(Strict):
     supports_randomized_delay: bool = False
     #: SmartChargingCtrlr.ProfileStackLevel (1.6: ChargeProfileMaxStackLevel): the highest stackLevel accepted.
     max_stack_level: int | None = Field(default=None, ge=0)
+    #: SmartChargingCtrlr.PeriodsPerSchedule (1.6: ChargingScheduleMaxPeriods): the most periods one schedule holds.
+    periods_per_schedule: int | None = Field(default=None, ge=1)
     evse_ids: tuple[int, ...] = (1,)
 
     @property

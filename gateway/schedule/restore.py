@@ -10,8 +10,10 @@ which a charging profile's periods can carry. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gateway.model import Directive
 from gateway.schedule.randomize import station_fraction
 
 #: A ramp slower than a day is treated as a day long (a restore that never finishes helps nobody).
@@ -58,3 +60,44 @@ def limit_at(plan: list[Step], offset_s: float) -> float:
         if step.offset_s <= offset_s:
             current = step.limit_w
     return current
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How fast and how spread a restore is, and where each figure came from (the audit records both)."""
+
+    ramp_pct_per_s: float
+    ramp_source: str
+    max_delay_s: float
+    delay_source: str
+
+
+def pace(
+    directive: Directive,
+    defaults: Sequence[Directive],
+    *,
+    ramp_pct_per_s: float,
+    max_delay_s: float,
+    utility_spread: bool,
+) -> Pace:
+    """The restore pace for a station leaving `directive`: each figure from the directive's own controls, else the
+    best of the `defaults` in force at the station (sorted best first), else the gateway's configuration
+    (`ramp_pct_per_s`, `max_delay_s`).
+
+    Ramp: 2030.5 setGradW (`gradients.ramp_pct_per_s`), the default ramp rate "due to command" (setSoftGradW is the
+    soft start after a trip, which a DER applies itself). Delay: 2030.5 setESRandomDelay
+    (`enter_service.random_delay_s`).
+    A 0 from a utility (2030.5 "no limit") counts as not given: stepping back at once is the operator's choice.
+    When the utility already spread the stations' ends (`utility_spread`: a randomized end or a randomized cancel,
+    2030.5 randomizeStart/randomizeDuration), no second random delay is added."""
+    ramp, ramp_source = ramp_pct_per_s, "config"
+    delay, delay_source = max_delay_s, "config"
+    for source, d in reversed([("directive", directive), *((f"default {x.id}", x) for x in defaults)]):
+        gradients, entry = d.controls.gradients, d.controls.enter_service
+        if gradients is not None and gradients.ramp_pct_per_s > 0:
+            ramp, ramp_source = gradients.ramp_pct_per_s, source
+        if entry is not None and entry.random_delay_s:
+            delay, delay_source = entry.random_delay_s, source
+    if utility_spread:
+        delay, delay_source = 0.0, "utility randomization"
+    return Pace(ramp, ramp_source, delay, delay_source)

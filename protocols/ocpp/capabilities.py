@@ -1,7 +1,8 @@
 """Reading a station's DER capabilities from its device model (2.x) or configuration keys (1.6). No I/O.
 
 The variables asked for are the ones the mapping layer needs: DCDERCtrlr (R01.FR.01/02), V2XChargingCtrlr
-(SupportedOperationModes, Q01.FR.31) and SmartChargingCtrlr (RateUnit, SupportsRandomizedDelay).
+(SupportedOperationModes, Q01.FR.31) and SmartChargingCtrlr (RateUnit, SupportsRandomizedDelay, ProfileStackLevel,
+PeriodsPerSchedule).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ WANTED: tuple[tuple[str, int | None, str], ...] = (
     ("SmartChargingCtrlr", None, "RateUnit"),
     ("SmartChargingCtrlr", None, "SupportsRandomizedDelay"),
     ("SmartChargingCtrlr", None, "ProfileStackLevel"),
+    ("SmartChargingCtrlr", None, "PeriodsPerSchedule"),
 )
 
 #: 1.6 configuration keys read with GetConfiguration.
-WANTED_16 = ("ChargingScheduleAllowedChargingRateUnit", "ChargeProfileMaxStackLevel")
+WANTED_16 = ("ChargingScheduleAllowedChargingRateUnit", "ChargeProfileMaxStackLevel", "ChargingScheduleMaxPeriods")
 
 _MODES = {
     "Idle": OperationMode.IDLE,
@@ -92,6 +94,10 @@ def _integer(raw: str | None) -> int | None:
     return int(number) if number is not None and number == int(number) else None
 
 
+def _positive(value: int | None) -> int | None:
+    return value if value else None
+
+
 def _true(raw: str | None) -> bool:
     return (raw or "").strip().lower() == "true"
 
@@ -119,6 +125,7 @@ def capabilities_v2(version: OcppVersion, values: Values, *, nominal_voltage_v: 
         nominal_voltage_v=_number(values.get(("DCDERCtrlr", "VNom"))) or nominal_voltage_v,
         supports_randomized_delay=_true(values.get(("SmartChargingCtrlr", "SupportsRandomizedDelay"))),
         max_stack_level=_integer(values.get(("SmartChargingCtrlr", "ProfileStackLevel"))),
+        periods_per_schedule=_positive(_integer(values.get(("SmartChargingCtrlr", "PeriodsPerSchedule")))),
     )
 
 
@@ -135,4 +142,5 @@ def capabilities_v16(config: Mapping[str, Any], *, nominal_voltage_v: float = 23
         rate_units=units or frozenset({RateUnit.A}),
         nominal_voltage_v=nominal_voltage_v,
         max_stack_level=_integer(keys.get("ChargeProfileMaxStackLevel")),
+        periods_per_schedule=_positive(_integer(keys.get("ChargingScheduleMaxPeriods"))),
     )

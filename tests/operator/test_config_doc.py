@@ -21,6 +21,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "ocpp.upstream": c.UpstreamConfig,
     "api": c.ApiConfig,
     "audit": c.AuditConfig,
+    "dispatch": c.DispatchConfig,
     "stations": c.StationConfig,
     "ieee2030_5": c.Ieee20305Section,
     "openadr3": OpenAdr3Config,
