@@ -86,8 +86,12 @@ async def test_held_answer_is_dropped_once_its_connection_is_gone(start_station:
 
 
 async def _until(check: Callable[[], bool]) -> None:
-    while not check():
-        await asyncio.sleep(0.01)
+    """Until `check()` holds: the station applies a held call in a task of its own, with nothing to wait on."""
+    async with asyncio.timeout(5):
+        while True:
+            if check():
+                return
+            await asyncio.sleep(0.01)
 
 
 async def test_disconnect_on_receipt_then_reconnect(start_station: StartStation, csms: MiniCsms) -> None:
