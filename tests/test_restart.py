@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,8 +45,19 @@ def _free_port() -> int:
         return port
 
 
-def _write_config(tmp_path: Path, ocpp_port: int, api_port: int, ids: list[str], call_timeout_s: float = 5.0) -> Path:
-    stations = "".join(f'[[stations]]\nid = "{sid}"\npassword_hash = "{password_hash()}"\n\n' for sid in ids)
+def _write_config(
+    tmp_path: Path,
+    ocpp_port: int,
+    api_port: int,
+    ids: list[str],
+    call_timeout_s: float = 5.0,
+    site: Mapping[str, float] | None = None,
+) -> Path:
+    """`site`: station id -> import rating in W, for stations in group "site"."""
+    member = {sid: f'groups = ["site"]\nmax_w = {w}\n' for sid, w in (site or {}).items()}
+    stations = "".join(
+        f'[[stations]]\nid = "{sid}"\npassword_hash = "{password_hash()}"\n{member.get(sid, "")}\n' for sid in ids
+    )
     text = (
         'data_dir = "data"\ncerts_dir = "certs"\n\n'
         f"[ocpp]\nport = {ocpp_port}\nsecurity_profile = 1\ncall_timeout_s = {call_timeout_s}\nheartbeat_s = 60\n\n"
@@ -363,3 +374,93 @@ def _clears(sim: SimStation, since: int) -> list[int]:
 async def _includes(found: Any, wanted: dict[str, str]) -> bool:
     got: dict[str, str] = await found
     return all(got.get(k) == v for k, v in wanted.items())
+
+
+SITE_CAP = 22_000
+#: Import ratings of the site's stations, W.
+SITE = {"A21": 22_000.0, "B201": 11_000.0, "D21": 11_000.0}
+
+
+async def test_sigkill_mid_reshare_never_lets_the_site_exceed_its_cap(tmp_path: Path) -> None:
+    """A and B share a 22 kW site cap (14.666 / 7.333 kW). A vehicle arrives at D: A and B are lowered to 11 / 5.5
+    kW first; A answers, B applies it but its answer is held, so D's raise waits. SIGKILL then. The restarted
+    gateway reads the last decision back and, as the stations come back, shares again (A 11, B 5.5, D 5.5 kW);
+    replaying both processes' audit, what the stations may hold never adds up to more than the cap."""
+    ocpp_port, api_port = _free_port(), _free_port()
+    ids = list(SITE)
+    config = _write_config(tmp_path, ocpp_port, api_port, ids, call_timeout_s=60.0, site=SITE)
+    url = f"ws://127.0.0.1:{ocpp_port}/ocpp"
+    api = f"http://127.0.0.1:{api_port}/api"
+    release = asyncio.Event()
+    sims = {
+        sid: SimStation(url, sid, V21 if sid.endswith("21") else V201, password=PASSWORD, meter_interval=3600,
+                        reconnect_delay=0.1, power=50_000.0, transaction=sid != "D21")
+        for sid in ids
+    }  # fmt: skip
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+
+        async def audit() -> list[dict[str, Any]]:
+            async with http.get(f"{api}/audit", params={"directive": "site-cap", "limit": "10000"}) as response:
+                entries: list[dict[str, Any]] = (await response.json())["entries"]
+                return entries
+
+        def limits(sid: str) -> list[float]:
+            found = [_site_limit_w(p) for a, p in sims[sid].received if a == "SetChargingProfile"]
+            return [w for w in found if w is not None]
+
+        async def draws(expected: Mapping[str, float]) -> bool:
+            return all(abs(sims[sid].power_w() - w) < 1.0 for sid, w in expected.items())
+
+        try:
+            async with _process(config) as first:
+                await asyncio.gather(*(s.start() for s in sims.values()))
+                cap = {"id": "site-cap", "target": {"scope": "group", "ids": ["site"], "share": "total"},
+                       "controls": {"import_limit_w": SITE_CAP}}  # fmt: skip
+                async with http.post(f"{api}/directives", json=cap) as response:
+                    assert response.status == 202, await response.text()
+                await _until(lambda: draws({"A21": 14_666, "B201": 7_333}))
+                sims["B201"].behaviour = SimBehaviour(hold={"SetChargingProfile": release})
+                await sims["D21"].start_transaction()
+                # The kill moment: both decreases received, A's answered, B's answer held, D not raised.
+                await _until(lambda: limits("A21")[-1:] == [11_000] and limits("B201")[-1:] == [5_500])
+                assert limits("D21") == [0]  # its share before the vehicle came
+                first.send_signal(signal.SIGKILL)
+                await first.wait()
+            release.set()
+            await _until(lambda: not any(s.connected for s in sims.values()))
+            async with _process(config) as second:
+                await _until(lambda: draws({"A21": 11_000, "B201": 5_500, "D21": 5_500}))
+                entries = sorted(await audit(), key=lambda e: int(e["seq"]))
+                second.send_signal(signal.SIGTERM)
+                await second.wait()
+        finally:
+            await asyncio.gather(*(s.stop() for s in sims.values()))
+    held: dict[str, float] = {}
+    in_flight: dict[str, tuple[str, float]] = {}
+    for entry in entries:
+        sid, message = entry.get("station_id"), entry.get("message_id")
+        w = _site_limit_w(entry["data"]["frame"][3]) if entry["kind"] == "command.sent" else None
+        if w is not None and sid and message:
+            in_flight[message] = (sid, w)
+            exposure = dict(held)
+            for s, limit in in_flight.values():  # unanswered (also those the kill cut off): may be held
+                exposure[s] = max(exposure.get(s, 0.0), limit)
+            assert sum(exposure.values()) <= SITE_CAP + 1e-6, (entry["seq"], exposure)
+        elif entry["kind"] == "station.answer" and message in in_flight:
+            s, limit = in_flight.pop(message)
+            if entry["data"]["status"] == "Accepted":
+                held[s] = limit
+
+    reasons = [e["data"]["reason"] for e in entries if e["kind"] == "allocation.decided"]
+    assert "restored" in reasons  # the last decision before the kill was read back
+
+
+def _site_limit_w(payload: Mapping[str, Any]) -> float | None:
+    """The station-wide limit a SetChargingProfile carries, in W (amperes at 230 V x 3 phases); None for others."""
+    profile = payload.get("chargingProfile") or {}
+    if profile.get("chargingProfilePurpose") != "ChargingStationMaxProfile":
+        return None
+    schedule = profile["chargingSchedule"][0]
+    limit = float(schedule["chargingSchedulePeriod"][0]["limit"])
+    return limit if schedule["chargingRateUnit"] == "W" else limit * 230 * 3
