@@ -733,12 +733,24 @@ class Dispatcher:
     # -- restart -----------------------------------------------------------------------------------------------
 
     async def resume(self) -> None:
-        """After a restart (even a SIGKILL): directives whose fan-out was cut short count as scheduled, and the
-        timer carries on from the store. Stations reconnect and reconciliation sends each what it lacks."""
+        """After a restart (even a SIGKILL): directives whose fan-out was cut short count as scheduled, their
+        stations that had not answered (or not been reached) are offline-queued, and the timer carries on from the
+        store. Stations reconnect and reconciliation sends each what it lacks."""
         now = self._clock.now()
         for record in self._store.directives([DirectiveState.RECEIVED]):
-            self._store.set_directive_state(record.directive.id, DirectiveState.SCHEDULED, now)
-            self._append("directive.scheduled", {"resumed": True}, at=now, directive_id=record.directive.id)
+            did = record.directive.id
+            outcomes = {o.station_id: o for o in self._outcomes(did)}
+            for sid in self._targets(record.directive):
+                outcome = outcomes.get(sid) or StationOutcome(
+                    directive_id=did, station_id=sid, status=OutcomeStatus.PENDING
+                )
+                if not outcome.status.final:  # its answer (or its turn) was lost with the process
+                    self._record(
+                        outcome.model_copy(update={"status": OutcomeStatus.OFFLINE, "updated": now}),
+                        "fan-out cut short by a restart: kept, sent when the station reconnects",
+                    )
+            self._store.set_directive_state(did, DirectiveState.SCHEDULED, now)
+            self._append("directive.scheduled", {"resumed": True}, at=now, directive_id=did)
         await self.tick()
 
     # -- reconciliation on reconnect ---------------------------------------------------------------------------
@@ -921,13 +933,15 @@ class Dispatcher:
 
     def _confirm_held(self, station_id: str, directive_ids: Sequence[str]) -> None:
         """Directives the station already holds as they should be: an outcome left unsettled (a restart cut the
-        answer off, or it was queued while the station was away) becomes accepted."""
+        answer off, or it was queued while the station was away) becomes accepted, or partial when the station
+        cannot take some of its controls."""
         unsettled = {OutcomeStatus.PENDING, OutcomeStatus.SENT, OutcomeStatus.OFFLINE, OutcomeStatus.TIMEOUT}
         for did in directive_ids:
             outcome = next((o for o in self._outcomes(did) if o.station_id == station_id), None)
             if outcome is not None and outcome.status in unsettled:
+                status = OutcomeStatus.PARTIAL if outcome.unsupported else OutcomeStatus.ACCEPTED
                 self._record(
-                    outcome.model_copy(update={"status": OutcomeStatus.ACCEPTED, "updated": self._clock.now()}),
+                    outcome.model_copy(update={"status": status, "updated": self._clock.now()}),
                     "held by the station (reconciled)",
                 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -55,6 +56,42 @@ async def test_never_answer_makes_the_csms_time_out(start_station: StartStation)
 async def test_delay_then_answer(start_station: StartStation) -> None:
     _, conn = await start_station(behaviour=SimBehaviour(delays={"SetDERControl": 0.05}))
     assert await conn.call_ok("SetDERControl", FREQ_DROOP) == {"status": "Accepted"}
+
+
+async def test_hold_applies_at_once_and_answers_when_released(start_station: StartStation) -> None:
+    release = asyncio.Event()
+    station, conn = await start_station(behaviour=SimBehaviour(hold={"SetDERControl": release}))
+    pending = asyncio.ensure_future(conn.call_ok("SetDERControl", FREQ_DROOP))
+    await _until(lambda: any(c.control_id == "fd" for c in station.der))
+    assert not pending.done()  # applied, answer held
+    release.set()
+    assert await pending == {"status": "Accepted"}
+
+
+async def test_held_answer_is_dropped_once_its_connection_is_gone(start_station: StartStation, csms: MiniCsms) -> None:
+    release = asyncio.Event()
+    behaviour = SimBehaviour(hold={"SetDERControl": release})
+    station, conn = await start_station(behaviour=behaviour, reconnect_delay=0)
+    pending = asyncio.ensure_future(conn.call("SetDERControl", FREQ_DROOP))
+    await _until(lambda: any(c.control_id == "fd" for c in station.der))
+    await station.disconnect()
+    await csms.wait_boots(station.station_id, 2)
+    release.set()
+    await station.wait_for("SetDERControl")
+    again = await csms.connection(station.station_id)
+    assert again is not conn
+    assert await again.call_ok("SetDERControl", FREQ_DROOP) == {"status": "Accepted"}  # frames are in order
+    assert again.unsolicited.empty()  # the held answer did not go out on the new connection
+    pending.cancel()
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    """Until `check()` holds: the station applies a held call in a task of its own, with nothing to wait on."""
+    async with asyncio.timeout(5):
+        while True:
+            if check():
+                return
+            await asyncio.sleep(0.01)
 
 
 async def test_disconnect_on_receipt_then_reconnect(start_station: StartStation, csms: MiniCsms) -> None:

@@ -55,6 +55,9 @@ class SimBehaviour:
     delays: Mapping[str, float] = field(default_factory=dict)
     #: Drop the connection on receipt, without answering (the station then reconnects).
     disconnect_on: frozenset[str] = frozenset()
+    #: Handle the call at once (a Set is applied), but hold the answer until the test sets the event; an answer
+    #: whose connection has gone by then is dropped, as a real station's would be.
+    hold: Mapping[str, asyncio.Event] = field(default_factory=dict)
 
 
 class CsmsCallError(Exception):
@@ -521,6 +524,7 @@ class SimStation:
 
     async def _answer(self, call: Call) -> None:
         action = call.action
+        came_on = self._ws
         try:
             if action in self.behaviour.disconnect_on:
                 await self.disconnect()
@@ -551,6 +555,10 @@ class SimStation:
             except SchemaError as exc:
                 await self._send_error(call.message_id, ErrorCode.INTERNAL_ERROR, exc.description)
                 return
+            if (gate := self.behaviour.hold.get(action)) is not None:
+                await gate.wait()
+                if self._ws is not came_on:
+                    return
             await self._require_ws().send(frames.serialize(CallResult(call.message_id, result)))
             if follow_up is not None:
                 await follow_up()
