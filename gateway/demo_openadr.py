@@ -38,7 +38,7 @@ def event_body(program_id: str, start: datetime, interval_s: int) -> dict[str, A
         ],
         "reportDescriptors": [
             {"payloadType": p, "startInterval": 0, "numIntervals": 1, "frequency": 1, "repeat": -1}
-            for p in ("USAGE", "DEMAND")
+            for p in ("USAGE", "DEMAND", "DATA_QUALITY")
         ],
     }
 
@@ -60,7 +60,7 @@ class OpenAdrStep:
         limits = ", then ".join(f"{kw:g} kW" for kw in LIMITS_KW)
         print(
             f"\nscenario 2/5: the OpenADR 3 VTN publishes event {self.event_id}: IMPORT_CAPACITY_LIMIT {limits}"
-            f" ({interval_s} s each, starting in {start_in_s} s), reports USAGE and DEMAND per interval"
+            f" ({interval_s} s each, starting in {start_in_s} s), reports USAGE, DEMAND and DATA_QUALITY per interval"
         )
 
     async def dispatched(self, deadline: float, counts: Callable[[DirectiveEvent], str]) -> bool:
@@ -91,12 +91,16 @@ class OpenAdrStep:
         for report in reports:
             for resource in report["resources"]:
                 for interval in resource["intervals"]:
-                    values = ", ".join(
-                        f"{p['type']} {p['values'][0]:.3f} {'kWh' if p['type'] == 'USAGE' else 'kW'}"
-                        for p in interval["payloads"]
-                    )
+                    values = ", ".join(_shown(p) for p in interval["payloads"])
                     print(f"    {report['reportName']} {resource['resourceName']}: {values}")
         return len(reports) == len(LIMITS_KW)
+
+
+def _shown(payload: dict[str, Any]) -> str:
+    """One report payload as the demo prints it (DATA_QUALITY says when registers did not cover the interval)."""
+    value = payload["values"][0]
+    units = {"USAGE": " kWh", "DEMAND": " kW"}.get(payload["type"])
+    return f"{payload['type']} {value}" if units is None else f"{payload['type']} {value:.3f}{units}"
 
 
 def _matching(directive_id: str, kinds: set[DirectiveEventKind]) -> Callable[[DirectiveEvent], bool]:

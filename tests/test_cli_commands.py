@@ -52,7 +52,8 @@ def test_demo_runs_a_mixed_fleet_and_exits_0_when_every_station_reached_its_outc
     for position in (0, 1):
         assert f"interval {position} sent as oa3.{event[1]}.{position}.0: station outcomes accepted=9" in proc.stdout
     assert "the VTN received 2 report(s)" in proc.stdout
-    assert re.findall(rf"{event[1]}\.(\d)-\d demo-fleet: USAGE [\d.]+ kWh, DEMAND [\d.]+ kW", proc.stdout) == ["0", "1"]
+    reported = rf"{event[1]}\.(\d)-\d demo-fleet: USAGE [\d.]+ kWh, DEMAND [\d.]+ kW, DATA_QUALITY ([A-Z]+)"
+    assert [position for position, _ in re.findall(reported, proc.stdout)] == ["0", "1"]
     db = tmp_path / "data" / "dergw.sqlite"
     # The demo's audit trail verifies offline, and the compliance report shows every station's answer.
     verify = subprocess.run(
