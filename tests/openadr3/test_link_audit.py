@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.clock import ManualClock
+from gateway.interfaces import UpstreamDrop
 from gateway.model import SourceProtocol
 from gateway.runtime import Gateway
-from gateway.utility import FleetView
+from gateway.utility import FleetView, RuntimeSink
 from protocols.ocpp.simulator import ManualClock as SimClock
 from protocols.openadr3.adapter import OpenAdr3Adapter, OpenAdr3Config
 from protocols.openadr3.vtn import Vtn
@@ -72,7 +73,17 @@ async def test_a_vtn_that_stays_down_is_audited_once_per_jittered_backoff_and_th
         stepper.release()
         await stepper.next()
         assert len(gw.audit.query(kind="upstream.failed")) == 7
-        assert [d.directive.source.protocol for d in gw.store.directives()] == [SourceProtocol.OPENADR3]
+        [record] = gw.store.directives()
+        assert record.directive.source.protocol is SourceProtocol.OPENADR3  # kept through the outage
+
+        # The same sink writes a dropped report with its directive, as an auditor reads it.
+        drop = UpstreamDrop(SourceProtocol.OPENADR3, vtn.url, "report", "refused", "HTTP 422", 422,
+                            directive_id=record.directive.id)  # fmt: skip
+        RuntimeSink(gw.dispatcher, gw.audit, clock).upstream_dropped(drop)
+        [entry] = gw.audit.query(kind="upstream.dropped")
+        assert entry.directive_id == record.directive.id
+        assert dict(entry.data) == {"link": "openadr3", "server": vtn.url, "what": "report", "reason": "refused",
+                                    "status": 422, "detail": "HTTP 422", "count": 1}  # fmt: skip
     finally:
         await gw.stop()
 
