@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway.audit.report import build_report
 from gateway.clock import ManualClock
 from gateway.interfaces import UpstreamDrop
 from gateway.model import SourceProtocol
@@ -84,6 +85,8 @@ async def test_a_vtn_that_stays_down_is_audited_once_per_jittered_backoff_and_th
         assert entry.directive_id == record.directive.id
         assert dict(entry.data) == {"link": "openadr3", "server": vtn.url, "what": "report", "reason": "refused",
                                     "status": 422, "detail": "HTTP 422", "count": 1}  # fmt: skip
+        report = build_report(record.directive.id, gw.audit.trail(record.directive.id))
+        assert [e.kind for e in report.upstream] == ["upstream.dropped"]  # in the directive's compliance summary
     finally:
         await gw.stop()
 
