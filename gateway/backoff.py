@@ -26,7 +26,7 @@ def worth_auditing(attempt: int, interval_s: float, cap_s: float = 600.0) -> boo
     """For a link retried at a fixed interval (openleadr polls at the VTN's requested frequency): the failed attempts
     a doubling backoff would have made (1, 2, 4, 8, ...), then one every `cap_s`, so a link that stays down writes
     about as many audit entries as one that backs off."""
-    every = max(1, math.ceil(cap_s / interval_s))
+    every = max(1, math.floor(cap_s / interval_s))  # never more than cap_s without an entry
     if attempt >= every:
         return attempt % every == 0
     return attempt > 0 and attempt & (attempt - 1) == 0
