@@ -139,6 +139,43 @@ class Signal:
     signal_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamFailure:
+    """One failed attempt on a utility link (audited `upstream.failed`): what was tried, why it failed, which
+    attempt in a row it was and when the link tries again."""
+
+    protocol: SourceProtocol
+    #: The server (VTN or 2030.5 server URL).
+    server: str
+    #: poll, register, token, report, or what else the link was doing (2030.5: the resource polled).
+    operation: str
+    #: The error's class (ClientConnectorError, OpenAdrHttpError, TimeoutError ...).
+    error: str
+    detail: str
+    attempt: int
+    #: Seconds until the next attempt (jitter included); None when the link does not schedule one itself.
+    retry_in_s: float | None
+    #: The HTTP status, when the server answered with an error.
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamDrop:
+    """A report the link gave up on (audited `upstream.dropped`): the utility will never get it."""
+
+    protocol: SourceProtocol
+    server: str
+    #: What was dropped (report, Response, MirrorMeterReading ...).
+    what: str
+    #: refused (a 4xx the same body would get again), outbox_full, stopped (not delivered at shutdown), failed.
+    reason: str
+    detail: str
+    status: int | None = None
+    #: How many such reports this entry stands for (a link that audits every n-th drop says n).
+    count: int = 1
+    directive_id: str | None = None
+
+
 class DirectiveSink(Protocol):
     """What a utility adapter hands its normalized signals to (the runtime implements it)."""
 
@@ -162,6 +199,14 @@ class DirectiveSink(Protocol):
         self, what: str, data: Mapping[str, Any], *, directive_id: str | None = None, signal_id: str | None = None
     ) -> None:
         """A response, report or event the adapter delivered to the utility: audited (upstream.sent)."""
+        ...
+
+    def upstream_failed(self, failure: UpstreamFailure) -> None:
+        """A failed attempt on the link: audited (upstream.failed); the adapter retries on its own."""
+        ...
+
+    def upstream_dropped(self, drop: UpstreamDrop) -> None:
+        """A report the adapter gave up on: audited (upstream.dropped)."""
         ...
 
 

@@ -2,7 +2,8 @@
 composite schedule follows the gateway's arbitration (docs/dispatch.md, "Stack levels").
 
 A `Stacks` snapshot is taken once per fan-out or reconciliation. It knows every directive that can share a
-station's levels (live ones, and ended ones whose profiles a station held while a live one was received) and
+station's levels (live ones, and ended ones whose profiles a station held while a live one was received; the store
+reads just those, `Store.stacking_directives`, and keeps them until the directives change) and
 places their profiles per station, purpose and EVSE with `gateway.schedule.stacking.place`; `restack` moves a
 mapped directive's profiles to their placed levels. Reads the store and the fleet, sends nothing.
 """
@@ -79,7 +80,7 @@ class Stacks:
     @classmethod
     def load(cls, store: Store, resolve: Callable[[Directive], Iterable[str]]) -> Stacks:
         owed = {(did, sid): due for did, sid, due in store.pending_clears()}
-        return cls(store.directives(None, limit=100_000), resolve, owed)
+        return cls(store.stacking_directives(), resolve, owed)
 
     def restack(
         self, station_id: str, caps: StationCapabilities, number: int, result: MappingResult, now: datetime

@@ -3,6 +3,10 @@
 Outcomes are written, with the commands planned for them, before anything is sent: after a crash the gateway
 knows what it was about to tell each station. synchronous=NORMAL keeps every commit across a process crash; the
 audit log (gateway/audit) has its own stricter durability for the compliance record.
+
+The schema has no version table: every table and index is created `IF NOT EXISTS`, so a file from an earlier
+release gains new indexes on open. One process owns the file; the snapshots it keeps (`stacking_directives`,
+`pending_clears`) are dropped by its own writes.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ from datetime import datetime
 from pathlib import Path
 
 from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities, StationOutcome
+
+_LIVE = (DirectiveState.RECEIVED.value, DirectiveState.SCHEDULED.value, DirectiveState.ACTIVE.value)
+_ENDED = tuple(s.value for s in DirectiveState if s.value not in _LIVE)
+#: Directive numbers fetched per query (below SQLite's smallest limit on bound parameters, 999).
+_CHUNK = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stations (
@@ -42,6 +51,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
     PRIMARY KEY (directive_id, station_id)
 );
 CREATE INDEX IF NOT EXISTS outcomes_station ON outcomes(station_id, status);
+CREATE INDEX IF NOT EXISTS directives_state ON directives(state);
 CREATE TABLE IF NOT EXISTS pending_clears (
     directive_id TEXT NOT NULL REFERENCES directives(id),
     station_id TEXT NOT NULL,
@@ -80,6 +90,10 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        #: Bumped by every write to directives or pending clears: the snapshots below are valid for one value.
+        self._generation = 0
+        self._stacking: tuple[int, tuple[DirectiveRecord, ...]] | None = None
+        self._clears: tuple[int, tuple[tuple[str, str, datetime], ...]] | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -136,6 +150,7 @@ class Store:
             "INSERT INTO directives(id, body, state, created, updated) VALUES (?, ?, ?, ?, ?)",
             (directive.id, directive.model_dump_json(), state.value, at.isoformat(), at.isoformat()),
         )
+        self._generation += 1
         number = cur.lastrowid
         assert number is not None
         return number
@@ -146,11 +161,13 @@ class Store:
             "UPDATE directives SET body=?, state=?, updated=? WHERE id=?",
             (directive.model_dump_json(), state.value, at.isoformat(), directive.id),
         )
+        self._generation += 1
 
     def set_directive_state(self, directive_id: str, state: DirectiveState, at: datetime) -> None:
         self._db.execute(
             "UPDATE directives SET state=?, updated=? WHERE id=?", (state.value, at.isoformat(), directive_id)
         )
+        self._generation += 1
 
     def directive(self, directive_id: str) -> DirectiveRecord | None:
         row = self._db.execute(
@@ -178,6 +195,42 @@ class Store:
         sql += " ORDER BY number DESC LIMIT ?"
         args.append(limit)
         return [_directive_record(r) for r in self._db.execute(sql, args)]
+
+    def stacking_directives(self) -> tuple[DirectiveRecord, ...]:
+        """The directives that can share stations' stack levels (gateway.stacks), in number order: every live one,
+        and every ended one last updated at or after the earliest live one was received. One that ended before that
+        was gone before any live directive reached a station, so it shares no level with them; with nothing live,
+        nothing ended matters. Read once per change of the directives and kept, so the fan-outs and reconnects in
+        between share one snapshot instead of reading and parsing every stored directive each.
+        """
+        cached = self._stacking
+        if cached is not None and cached[0] == self._generation:
+            return cached[1]
+        generation = self._generation
+        rows = self._db.execute(
+            "SELECT number, body, state, created, updated FROM directives "
+            f"WHERE state IN ({','.join('?' * len(_LIVE))})",
+            _LIVE,
+        ).fetchall()
+        records = [_directive_record(r) for r in rows]
+        if records:
+            horizon = min(r.created for r in records)
+            # Times are compared parsed (not as text): a stored offset other than UTC still orders right.
+            ended = self._db.execute(
+                f"SELECT number, updated FROM directives WHERE state IN ({','.join('?' * len(_ENDED))})", _ENDED
+            )
+            numbers = [n for n, updated in ended if datetime.fromisoformat(updated) >= horizon]
+            for i in range(0, len(numbers), _CHUNK):
+                chunk = numbers[i : i + _CHUNK]
+                rows = self._db.execute(
+                    "SELECT number, body, state, created, updated FROM directives "
+                    f"WHERE number IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                records.extend(_directive_record(r) for r in rows)
+        snapshot = tuple(sorted(records, key=lambda r: r.number))
+        self._stacking = (generation, snapshot)
+        return snapshot
 
     def directive_counts(self) -> dict[str, int]:
         """Directives by state (metrics)."""
@@ -219,14 +272,19 @@ class Store:
                 "INSERT OR REPLACE INTO pending_clears(directive_id, station_id, due) VALUES (?, ?, ?)",
                 [(directive_id, sid, due.isoformat()) for sid, due in dues],
             )
+        self._generation += 1
 
     def pending_clears(self) -> list[tuple[str, str, datetime]]:
-        """(directive id, station id, due) of every clear still owed, earliest first."""
-        rows = self._db.execute("SELECT directive_id, station_id, due FROM pending_clears ORDER BY due, station_id")
-        return [(r[0], r[1], datetime.fromisoformat(r[2])) for r in rows]
+        """(directive id, station id, due) of every clear still owed, earliest first (read once per change)."""
+        cached = self._clears
+        if cached is None or cached[0] != self._generation:
+            rows = self._db.execute("SELECT directive_id, station_id, due FROM pending_clears ORDER BY due, station_id")
+            cached = self._clears = (self._generation, tuple((r[0], r[1], datetime.fromisoformat(r[2])) for r in rows))
+        return list(cached[1])
 
     def drop_pending_clear(self, directive_id: str, station_id: str) -> None:
         self._db.execute("DELETE FROM pending_clears WHERE directive_id=? AND station_id=?", (directive_id, station_id))
+        self._generation += 1
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 from gateway.clock import Clock
 from gateway.dispatch import Dispatcher, TargetError
 from gateway.fleet import Fleet, StationState, energy_between
-from gateway.interfaces import AuditSink, DirectiveEvent, Signal, UtilityAdapter
+from gateway.interfaces import (
+    AuditSink,
+    DirectiveEvent,
+    Signal,
+    UpstreamDrop,
+    UpstreamFailure,
+    UtilityAdapter,
+)
 from gateway.model import Alarm, Directive, OcppVersion, OperationMode, Target
 from gateway.schedule.alarms import classify
 from gateway.store import Store
@@ -82,6 +89,31 @@ class RuntimeSink:
             directive_id=directive_id,
             signal_id=signal_id,
         )
+
+    def upstream_failed(self, failure: UpstreamFailure) -> None:
+        data = {
+            "link": failure.protocol.value,
+            "server": failure.server,
+            "operation": failure.operation,
+            "error": failure.error,
+            "status": failure.status,
+            "detail": failure.detail,
+            "attempt": failure.attempt,
+            "retry_in_s": None if failure.retry_in_s is None else round(failure.retry_in_s, 3),
+        }
+        self._audit.append("upstream.failed", data, at=self._clock.now())
+
+    def upstream_dropped(self, drop: UpstreamDrop) -> None:
+        data = {
+            "link": drop.protocol.value,
+            "server": drop.server,
+            "what": drop.what,
+            "reason": drop.reason,
+            "status": drop.status,
+            "detail": drop.detail,
+            "count": drop.count,
+        }
+        self._audit.append("upstream.dropped", data, at=self._clock.now(), directive_id=drop.directive_id)
 
 
 class EventRouter:

@@ -17,7 +17,7 @@ from websockets.typing import Subprotocol
 
 from gateway.clock import ManualClock
 from gateway.config import ApiConfig, GatewayConfig, OcppConfig, StationConfig
-from gateway.interfaces import Signal
+from gateway.interfaces import Signal, UpstreamDrop, UpstreamFailure
 from gateway.model import Directive
 from gateway.runtime import Gateway
 from protocols.ocpp.auth import hash_password
@@ -95,6 +95,8 @@ class RecordingSink:
     rejected: list[tuple[Signal, str, str | None]] = field(default_factory=list)
     upstream: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
     superseded: list[str] = field(default_factory=list)
+    failures: list[UpstreamFailure] = field(default_factory=list)
+    drops: list[UpstreamDrop] = field(default_factory=list)
     #: Set on every hand-over, for adapters that hand over from another thread via the loop.
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -118,6 +120,14 @@ class RecordingSink:
         self, what: str, data: Mapping[str, Any], *, directive_id: str | None = None, signal_id: str | None = None
     ) -> None:
         self.upstream.append((what, dict(data), directive_id))
+
+    def upstream_failed(self, failure: UpstreamFailure) -> None:
+        self.failures.append(failure)
+        self.changed.set()
+
+    def upstream_dropped(self, drop: UpstreamDrop) -> None:
+        self.drops.append(drop)
+        self.changed.set()
 
     def directives(self) -> dict[str, Directive]:
         return {d.id: d for d, _ in self.submitted}

@@ -47,6 +47,8 @@ class Kind(StrEnum):
     STATION_ANSWER = "station.answer"
     STATION_ALARM = "station.alarm"
     UPSTREAM_SENT = "upstream.sent"
+    UPSTREAM_FAILED = "upstream.failed"
+    UPSTREAM_DROPPED = "upstream.dropped"
     CONFIG_CHANGED = "config.changed"
     OPERATOR_ACTION = "operator.action"
     STATION_CONNECTED = "station.connected"

@@ -3,7 +3,7 @@
 What was asked (``directive.created``), where it came from (``signal.received``), what the gateway
 decided (``allocation.decided``, lifecycle entries), what it sent to each station and what each station
 answered and when (``command.sent`` paired with ``station.answer`` by station and OCPP message id), and
-what went back upstream (``upstream.sent``).
+what went back upstream (``upstream.sent``) or was given up on (``upstream.dropped``).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def build_report(directive_id: str, entries: Sequence[StoredEntry]) -> Directive
         elif e.kind == Kind.COMMAND_SENT:
             answer = None if e.message_id is None else answers.get((e.station_id, e.message_id))
             report.commands.append(StationCommand(e, answer))
-        elif e.kind == Kind.UPSTREAM_SENT:
+        elif e.kind in (Kind.UPSTREAM_SENT, Kind.UPSTREAM_DROPPED):  # what the utility got, and what it never will
             report.upstream.append(e)
         elif e.kind != Kind.STATION_ANSWER or (e.station_id, e.message_id) not in answers:
             report.other.append(e)

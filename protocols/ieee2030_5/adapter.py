@@ -2,8 +2,11 @@
 runtime and reports back (Responses, LogEvents, and with fleet data DER status/capability/settings/availability and
 the site power as a MirrorMeterReading).
 
-Everything that can fail on the wire fails one poll: it is logged with a precise message, rejected into the audit
-where a document was involved, retried with backoff, and nothing already handed to the runtime is withdrawn.
+Everything that can fail on the wire fails one poll: it is logged with a precise message, audited (the document
+rejected, `input.rejected`, where one was involved; the failed attempt, `upstream.failed`, always: one entry per
+attempt, so per backoff step of that resource), retried with jittered backoff, and nothing already handed to the
+runtime is withdrawn. Reports wait in a bounded outbox for the next run; one the server refuses for good (a 4xx
+other than 408/429) or that a full outbox pushes out is dropped and audited (`upstream.dropped`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
+from gateway.backoff import Random
 from gateway.clock import Clock
 from gateway.interfaces import (
     AlarmReport,
@@ -25,6 +30,8 @@ from gateway.interfaces import (
     DirectiveSink,
     LinkHealth,
     Signal,
+    UpstreamDrop,
+    UpstreamFailure,
 )
 from gateway.model import OutcomeStatus, SourceProtocol
 from gateway.tls import client_context
@@ -56,6 +63,10 @@ _EVENT_STATUS: dict[DirectiveEventKind, ResponseStatus] = {
     # The fleet cannot fully meet it: 2030.5 has no "partial", opt-out is the honest answer.
     DirectiveEventKind.PARTIAL: ResponseStatus.OPT_OUT,
 }
+#: The most reports kept for the next run while the server cannot take them; beyond it the oldest is dropped.
+MAX_OUTBOX = 256
+#: Poll keys (their part before ":") -> the operation named in the audit.
+_OPERATIONS = {"dcap": "discover", "time": "time", "programs": "poll", "der": "der_report"}
 #: LogEvent codes (vendor-defined, profileID 1): grid event vs local fault, started vs ended.
 LOG_GRID_STARTED, LOG_GRID_ENDED, LOG_LOCAL_STARTED, LOG_LOCAL_ENDED = 0, 1, 2, 3
 
@@ -121,6 +132,7 @@ class Ieee20305Adapter:
         autorun: bool = True,
         client: Client | None = None,
         fleet: FleetData | None = None,
+        rand: Random = random.random,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -132,13 +144,15 @@ class Ieee20305Adapter:
             client_context(config.ca, cert=config.cert, key=config.key, tls12_only=True, ciphers=CIPHERS),
             timeout_s=config.request_timeout_s,
         )
-        self.plan = PollPlan(config.backoff_base_s, config.backoff_cap_s)
+        self.plan = PollPlan(config.backoff_base_s, config.backoff_cap_s, rand)
         #: Server clock minus ours, seconds (from the Time resource).
         self.clock_offset_s = 0.0
         self.devices: dict[str, _Device] = {}
         self._known: dict[str, _Known] = {}
         #: (method, href, document) waiting to be sent, in order.
         self._outbox: list[tuple[str, str, bytes]] = []
+        #: Failed deliveries in a row (0 after one goes through).
+        self.report_failures = 0
         self._flush_lock = asyncio.Lock()
         #: Last DERCapability / DERSettings queued per href (PUT again only when it changes).
         self._put_last: dict[str, bytes] = {}
@@ -219,7 +233,7 @@ class Ieee20305Adapter:
                     details=f"{alarm.station_id}:{alarm.grid_event_fault or alarm.control}"[:32],
                     extended_data=alarm.evse_id,
                 )
-                self._outbox.append(("POST", device.end_device.log_events.href, encode.log_event(event)))
+                self._queue(("POST", device.end_device.log_events.href, encode.log_event(event)))
         await self._flush()
 
     # -- scheduling --------------------------------------------------------------------------------------------------
@@ -247,6 +261,8 @@ class Ieee20305Adapter:
                 delay = self.plan.failed(key, self.clock.now())
                 self._last_error = f"{key}: {exc}"
                 log.error("2030.5 %s failed (%s); retry in %.0f s", key, exc, delay)
+                operation = _OPERATIONS[key.partition(":")[0]]
+                self._failed(operation, exc, f"{key}: {exc.message}", self.plan.failures(key), delay)
             else:
                 self._last_ok = self.clock.now()
                 self.plan.succeeded(key, self._last_ok, poll_s)
@@ -523,12 +539,12 @@ class Ieee20305Adapter:
                 created_date_time=self._server_now(self.clock.now()),
             )
         )
-        self._outbox.append(("POST", known.reply_to, body))
+        self._queue(("POST", known.reply_to, body))
 
     def _put(self, href: str, body: bytes) -> None:
         """Queue a PUT; one still waiting for the same resource is replaced (the latest state is what counts)."""
         self._outbox = [o for o in self._outbox if not (o[0] == "PUT" and o[1] == href)]
-        self._outbox.append(("PUT", href, body))
+        self._queue(("PUT", href, body))
 
     def _put_changed(self, href: str, body: bytes) -> None:
         if self._put_last.get(href) != body:
@@ -571,7 +587,7 @@ class Ieee20305Adapter:
                 location = await self._register_mup(mups.href, binding, cadence)
             if state.power_w is not None:
                 reading = fleet.site_reading(binding.lfdi, state.power_w, at=now)
-                self._outbox.append(("POST", location, encode.mirror_meter_reading(reading)))
+                self._queue(("POST", location, encode.mirror_meter_reading(reading)))
         return cadence
 
     async def _register_mup(self, href: str, binding: EndDeviceBinding, post_rate: int | None) -> str:
@@ -603,11 +619,18 @@ class Ieee20305Adapter:
             else:
                 await self.client.post(href, body)
         except TransportError as exc:
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
+                log.error("2030.5 %s to %s refused (%s); dropped", method, href, exc)
+                self._drop(item, "refused", exc.message, exc.status)
+                return True  # the same document would be refused again: the next one goes
+            self.report_failures += 1
             self._last_error = f"report to {href}: {exc}"
             log.error("2030.5 %s to %s failed (%s); kept for the next poll", method, href, exc)
+            self._failed("report", exc, f"{method} {href}: {exc.message}", self.report_failures, None)
             if not (method == "PUT" and any(o[0] == "PUT" and o[1] == href for o in self._outbox)):
                 self._outbox.insert(0, item)  # unless a newer document for the same resource replaced it
             return False
+        self.report_failures = 0
         if self._sink is not None:
             data = {"href": href, "method": method, "document": body.decode("utf-8")}
             self._sink.sent_upstream(_root_name(body), data)
@@ -615,6 +638,32 @@ class Ieee20305Adapter:
 
     def pending_reports(self) -> int:
         return len(self._outbox)
+
+    def _queue(self, item: tuple[str, str, bytes]) -> None:
+        if len(self._outbox) >= MAX_OUTBOX:
+            dropped = self._outbox.pop(0)
+            log.error("2030.5 outbox full (%d): %s to %s dropped", MAX_OUTBOX, dropped[0], dropped[1])
+            self._drop(dropped, "outbox_full", f"{MAX_OUTBOX} documents waiting for the server; the oldest is dropped")
+        self._outbox.append(item)
+
+    def _failed(
+        self, operation: str, exc: InputError | TransportError, detail: str, attempt: int, retry: float | None
+    ) -> None:
+        if self._sink is None:
+            return
+        status = exc.status if isinstance(exc, TransportError) else None
+        self._sink.upstream_failed(
+            UpstreamFailure(self.protocol, self.config.server, operation, exc.code, detail, attempt, retry, status)
+        )
+
+    def _drop(self, item: tuple[str, str, bytes], reason: str, detail: str, status: int | None = None) -> None:
+        if self._sink is None:
+            return
+        method, href, body = item
+        what = _root_name(body)
+        self._sink.upstream_dropped(
+            UpstreamDrop(self.protocol, self.config.server, what, reason, f"{method} {href}: {detail}", status)
+        )
 
 
 def _root_name(document: bytes) -> str:

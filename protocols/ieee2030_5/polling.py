@@ -1,9 +1,12 @@
-"""When to read what: each resource's pollRate, and exponential backoff after failures. Pure: time is an argument."""
+"""When to read what: each resource's pollRate, and exponential backoff (with equal jitter) after failures. Pure: time
+and the random source are arguments."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from gateway.backoff import Random, jittered, no_jitter
 
 
 @dataclass(slots=True)
@@ -15,10 +18,12 @@ class _Entry:
 
 @dataclass(slots=True)
 class PollPlan:
-    """Next due time per key. A success schedules the key `pollRate` later; a failure backs off 2^n x base, capped."""
+    """Next due time per key. A success schedules the key `pollRate` later; a failure backs off 2^n x base, capped,
+    with equal jitter from `rand` (gateway.backoff.jittered: between half and all of it)."""
 
     backoff_base_s: float
     backoff_cap_s: float
+    rand: Random = no_jitter
     _entries: dict[str, _Entry] = field(default_factory=dict)
 
     def add(self, key: str, now: datetime, poll_s: float) -> None:
@@ -43,7 +48,7 @@ class PollPlan:
         """Record a failure; returns the delay until the retry."""
         e = self._entries[key]
         e.failures += 1
-        delay = float(min(self.backoff_base_s * 2 ** (e.failures - 1), self.backoff_cap_s))
+        delay = jittered(float(min(self.backoff_base_s * 2 ** (e.failures - 1), self.backoff_cap_s)), self.rand)
         e.due = now + timedelta(seconds=delay)
         return delay
 

@@ -2,7 +2,11 @@
 
 Start: registration, report registration and the first poll (openleadr's client, `protocols.openadr2b.ven`); then
 openleadr polls on its own. A VTN that does not answer or does not register the VEN at start does not stop the
-gateway: registration is tried again after START_RETRY_S, the wait doubling up to MAX_START_RETRY_S. Each new or
+gateway: registration is tried again after START_RETRY_S, the wait doubling up to MAX_START_RETRY_S (with equal
+jitter, gateway.backoff); each failed attempt is audited (`sink.upstream_failed`). Once registered, openleadr polls
+at the VTN's fixed frequency and sends each report once: failed polls are audited at the attempts a doubling backoff
+would make (gateway.backoff.worth_auditing: 1, 2, 4 ... then one per 600 s), failed reports (lost: openleadr does
+not retry) as `upstream.dropped` on the same spacing, each entry counting the reports it stands for. Each new or
 modified event is normalized, the opt decision is taken from what the fleet can do, and only an opted-in event's
 directives are submitted to the runtime's DirectiveSink; directives a modified event no longer asks for, and all
 of a cancelled or declined event's, are cancelled. Every opt-out and every signal that cannot be used is handed to
@@ -14,17 +18,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from gateway.backoff import Random, jittered, worth_auditing
 from gateway.clock import Clock
-from gateway.interfaces import AlarmReport, DirectiveEvent, DirectiveSink, LinkHealth, Signal
+from gateway.interfaces import (
+    AlarmReport,
+    DirectiveEvent,
+    DirectiveSink,
+    LinkHealth,
+    Signal,
+    UpstreamDrop,
+    UpstreamFailure,
+)
 from gateway.model import Directive, SourceProtocol
 from protocols.openadr2b.normalize import NormalizeError, normalize_event, resolve_target
 from protocols.openadr2b.opt import FleetCapability, Opt, OptDecision, decide_opt
-from protocols.openadr2b.ven import FleetData, OpenAdr2bConfig, RegistrationError, Ven
+from protocols.openadr2b.ven import FleetData, OpenAdr2bConfig, RegistrationError, RequestFailure, Ven
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +51,40 @@ Sleep = Callable[[float], Awaitable[None]]
 
 _NO_FLEET = FleetCapability(0, 0, 0.0, can_discharge=False, can_hold_setpoint=False)
 
+#: 2.0b service -> the operation named in the audit.
+_OPERATIONS = {
+    "OadrPoll": "poll",
+    "EiRegisterParty": "register",
+    "EiReport": "report",
+    "EiEvent": "event",
+    "EiOpt": "opt",
+}
+
 
 class OpenAdr2bAdapter:
     protocol = SourceProtocol.OPENADR2B
 
     def __init__(
-        self, config: OpenAdr2bConfig, *, clock: Clock, fleet: FleetData, sleep: Sleep = asyncio.sleep
+        self,
+        config: OpenAdr2bConfig,
+        *,
+        clock: Clock,
+        fleet: FleetData,
+        sleep: Sleep = asyncio.sleep,
+        rand: Random = random.random,
     ) -> None:
         self.config = config
         self._clock = clock
         self._fleet = fleet
         self._sleep = sleep
+        self._rand = rand
+        self._retry_wait_s = START_RETRY_S
+        #: The last failed request of the registration attempt under way (why it failed, for the audit).
+        self._attempt_failure: RequestFailure | None = None
+        #: Failed requests in a row per service once registered (0 after a success), and reports lost since the
+        #: last audit entry about them.
+        self.failures: dict[str, int] = {}
+        self._drops_unaudited = 0
         self._sink: DirectiveSink | None = None
         self._ven: Ven | None = None
         self._retry: asyncio.Task[None] | None = None
@@ -72,17 +109,29 @@ class OpenAdr2bAdapter:
     async def start(self, sink: DirectiveSink) -> None:
         """Register; when that fails, return anyway and keep trying in the background (see `retry_wait_s`)."""
         self._sink = sink
-        self._ven = Ven(self.config, self._fleet, self._on_event, clock=self._clock)
+        self._ven = Ven(self.config, self._fleet, self._on_event, clock=self._clock, on_request=self._on_request)
         if not await self._register():
             self._retry = asyncio.create_task(self._keep_registering(), name="openadr2b-register")
 
     async def _register(self) -> bool:
+        self._attempt_failure = None
         try:
             await self.ven.start()
         except RegistrationError as exc:
             self.start_failures += 1
             self.start_failure = str(exc)
+            backoff = min(START_RETRY_S * (1 << min(self.start_failures - 1, 32)), MAX_START_RETRY_S)
+            self._retry_wait_s = jittered(backoff, self._rand)
             log.warning("openadr2b: %s (attempt %d); next in %.0f s", exc, self.start_failures, self.retry_wait_s())
+            cause = self._attempt_failure
+            self._failed(
+                "register",
+                cause.error if cause else type(exc).__name__,
+                f"{exc}: {cause.detail}" if cause else str(exc),
+                self.start_failures,
+                self._retry_wait_s,
+                cause.status if cause else None,
+            )
             return False
         self.start_failures = 0
         self.start_failure = None
@@ -90,8 +139,50 @@ class OpenAdr2bAdapter:
         return True
 
     def retry_wait_s(self) -> float:
-        """The wait before the next registration attempt: START_RETRY_S doubled per failure after the first."""
-        return min(START_RETRY_S * (1 << min(max(self.start_failures - 1, 0), 32)), MAX_START_RETRY_S)
+        """The wait before the next registration attempt: START_RETRY_S doubled per failure after the first, at
+        most MAX_START_RETRY_S, with equal jitter (between half and all of it)."""
+        return self._retry_wait_s
+
+    def _failed(
+        self, operation: str, error: str, detail: str, attempt: int, retry_in_s: float | None, status: int | None
+    ) -> None:
+        if self._sink is not None:
+            self._sink.upstream_failed(
+                UpstreamFailure(
+                    self.protocol, self.config.vtn_url, operation, error, detail, attempt, retry_in_s, status
+                )
+            )
+
+    def _on_request(self, service: str, failure: RequestFailure | None) -> None:
+        """Every request openleadr makes ends here. Registration failures are audited per attempt by `_register`;
+        once registered, a link down for long writes about one entry per doubling of the outage (`worth_auditing`),
+        as a backing-off link would, though openleadr keeps polling at the VTN's frequency."""
+        ven = self._ven
+        if ven is None or not ven.registered:
+            if failure is not None:
+                self._attempt_failure = failure
+            return
+        if failure is None:
+            self.failures[service] = 0
+            if service == "EiReport" and self._drops_unaudited:
+                self._drop(f"{self._drops_unaudited} report(s) lost before the VTN took one again", None)
+            return
+        attempt = self.failures[service] = self.failures.get(service, 0) + 1
+        interval = (ven.poll_interval or timedelta(seconds=10)).total_seconds()
+        if service == "EiReport":  # openleadr does not send a report again: it is lost
+            self._drops_unaudited += 1
+            if worth_auditing(attempt, self.config.report_interval_s):
+                self._drop(failure.detail, failure.status)
+        elif service != "OadrPoll" or worth_auditing(attempt, interval):
+            retry = interval if service == "OadrPoll" else None
+            operation = _OPERATIONS.get(service, service)
+            self._failed(operation, failure.error, failure.detail, attempt, retry, failure.status)
+
+    def _drop(self, detail: str, status: int | None) -> None:
+        count, self._drops_unaudited = self._drops_unaudited, 0
+        if self._sink is not None:
+            drop = UpstreamDrop(self.protocol, self.config.vtn_url, "report", "failed", detail, status, count=count)
+            self._sink.upstream_dropped(drop)
 
     async def _keep_registering(self) -> None:
         while True:

@@ -4,8 +4,9 @@ openleadr does the 2.0b XML (schema-checked both ways), optional XML signatures 
 (oadrQueryRegistration, oadrCreatePartyRegistration), report registration (oadrRegisterReport) and polling
 (oadrPoll at the VTN's oadrRequestedOadrPollFreq, on its own scheduler). This module adds: the configuration, one
 TELEMETRY_USAGE and one TELEMETRY_STATUS report per configured resource fed from `FleetData`, the raw bytes of each
-oadrDistributeEvent (for the audit digest), the event handler that answers optIn / optOut, and a report queue that
-holds back reports without a single data point (openleadr queues one on every tick, data or not).
+oadrDistributeEvent (for the audit digest), the event handler that answers optIn / optOut, a report queue that
+holds back reports without a single data point (openleadr queues one on every tick, data or not), and the outcome of
+every request (openleadr logs a failed one and carries on, so the VEN could not otherwise audit it).
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Protocol
 
+import aiohttp
 from openleadr import OpenADRClient
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +38,91 @@ EventHandler = Callable[[dict[str, Any], bytes], Awaitable[Opt]]
 
 class RegistrationError(Exception):
     """The VTN could not be reached or did not register the VEN."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFailure:
+    """One request to the VTN that openleadr gave up on (it logs it and returns nothing)."""
+
+    #: The 2.0b service: OadrPoll, EiRegisterParty, EiReport, EiEvent, EiOpt.
+    service: str
+    #: The exception's class, `HTTPError` for an error status, `InvalidMessage` for an answer openleadr refused
+    #: (schema, signature), `NoAnswer` when neither is known.
+    error: str
+    detail: str
+    status: int | None = None
+
+
+#: Called after each request: None when it succeeded.
+RequestHandler = Callable[[str, RequestFailure | None], None]
+
+
+@dataclass(slots=True)
+class _Outcome:
+    status: int | None = None
+    error: BaseException | None = None
+
+
+#: The outcome of the request the current task is making (openleadr's report worker and poller run concurrently).
+_OUTCOME: ContextVar[_Outcome | None] = ContextVar("openadr2b_outcome", default=None)
+
+
+async def _on_request_end(_: aiohttp.ClientSession, __: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
+    outcome = _OUTCOME.get()
+    if outcome is not None:
+        outcome.status = params.response.status
+
+
+async def _on_request_exception(
+    _: aiohttp.ClientSession, __: SimpleNamespace, params: aiohttp.TraceRequestExceptionParams
+) -> None:
+    outcome = _OUTCOME.get()
+    if outcome is not None:
+        outcome.error = params.exception
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(_on_request_end)
+    trace.on_request_exception.append(_on_request_exception)
+    trace.freeze()
+    return trace
+
+
+class _Client(OpenADRClient):  # type: ignore[misc]
+    """openleadr's client, telling `on_request` how each request went (openleadr swallows failures)."""
+
+    def __init__(self, *, on_request: RequestHandler, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_request = on_request
+
+    async def _ensure_client_session(self) -> None:
+        fresh = not self.client_session
+        await super()._ensure_client_session()
+        if fresh:  # openleadr builds the session itself, with no way to pass trace configs in
+            self.client_session.trace_configs.append(_tracing())
+
+    async def _perform_request(self, service: str, message: Any) -> Any:
+        outcome = _Outcome()
+        token = _OUTCOME.set(outcome)
+        try:
+            result = await super()._perform_request(service, message)
+        finally:
+            _OUTCOME.reset(token)
+        if result != (None, {}):  # openleadr's answer to every failure
+            self._on_request(service, None)
+        elif outcome.error is not None:
+            error = outcome.error
+            self._on_request(service, RequestFailure(service, type(error).__name__, str(error) or repr(error)))
+        elif outcome.status is not None and outcome.status != 200:
+            detail = f"{service}: HTTP {outcome.status}"
+            self._on_request(service, RequestFailure(service, "HTTPError", detail, outcome.status))
+        elif outcome.status == 200:
+            detail = f"{service}: the answer failed openleadr's checks (schema, signature or parse)"
+            self._on_request(service, RequestFailure(service, "InvalidMessage", detail, 200))
+        else:
+            self._on_request(service, RequestFailure(service, "NoAnswer", f"{service}: no answer"))
+        return result
 
 
 class _ReportsWithData(asyncio.Queue[Any]):
@@ -97,11 +187,20 @@ def canonical_event(event: dict[str, Any]) -> bytes:
 class Ven:
     """One registered VEN. `start` returns once registration, report registration and the first poll are done."""
 
-    def __init__(self, config: OpenAdr2bConfig, fleet: FleetData, on_event: EventHandler, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: OpenAdr2bConfig,
+        fleet: FleetData,
+        on_event: EventHandler,
+        *,
+        clock: Clock,
+        on_request: RequestHandler | None = None,
+    ) -> None:
         self.config = config
         self._fleet = fleet
         self._on_event = on_event
         self._clock = clock
+        self._on_request = on_request or (lambda service, failure: None)
         self._client: OpenADRClient | None = None
         self._distribute: bytes | None = None
         self.last_seen: datetime | None = None
@@ -131,10 +230,10 @@ class Ven:
     async def start(self) -> None:
         c = self.config
         # openleadr makes an asyncio.Queue and a scheduler in __init__: it must be built inside the running loop.
-        client = OpenADRClient(
-            ven_name=c.ven_name, vtn_url=c.vtn_url, ven_id=c.ven_id, cert=c.cert, key=c.key, passphrase=c.passphrase,
-            ca_file=c.ca_file, vtn_fingerprint=c.vtn_fingerprint, show_fingerprint=False,
-            disable_signature=c.cert is None,
+        client = _Client(
+            on_request=self._on_request, ven_name=c.ven_name, vtn_url=c.vtn_url, ven_id=c.ven_id, cert=c.cert,
+            key=c.key, passphrase=c.passphrase, ca_file=c.ca_file, vtn_fingerprint=c.vtn_fingerprint,
+            show_fingerprint=False, disable_signature=c.cert is None,
         )  # fmt: skip
         self._client = client
         client.pending_reports = _ReportsWithData(self._skipped)

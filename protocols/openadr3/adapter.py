@@ -9,10 +9,13 @@ repeat): the loop wakes, by the injected clock and sleep, when the next report i
 sooner), and a completed directive sends what is due at once.
 
 Faults: a VTN that fails (down, 5xx, any error answer, a malformed body) never withdraws what was received; the
-wait before the next poll doubles up to MAX_POLL_BACKOFF_S, and registration at start is retried the same way.
-Reports the VTN could not take (transport errors, 5xx, 408, 429) wait in a bounded in-memory outbox, retried in
-order with the same backoff and right after the next successful poll. An event that does not parse is refused
-once per version (audited); an event older than the version held (modificationDateTime) is refused as stale.
+wait before the next poll doubles up to MAX_POLL_BACKOFF_S (with equal jitter, gateway.backoff), and registration
+at start is retried the same way. Reports the VTN could not take (transport errors, 5xx, 408, 429) wait in a
+bounded in-memory outbox, retried in order with the same backoff and right after the next successful poll. Every
+failed attempt is audited (`sink.upstream_failed`: one entry per attempt, so per backoff step), every report given
+up on too (`sink.upstream_dropped`: refused for good, pushed out of a full outbox, or still waiting at stop). An
+event that does not parse is refused once per version (audited); an event older than the version held
+(modificationDateTime) is refused as stale.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +34,7 @@ from typing import Any, Protocol
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.backoff import Random, jittered
 from gateway.clock import Clock
 from gateway.interfaces import (
     AlarmReport,
@@ -38,6 +43,8 @@ from gateway.interfaces import (
     DirectiveSink,
     LinkHealth,
     Signal,
+    UpstreamDrop,
+    UpstreamFailure,
 )
 from gateway.model import Directive, SourceProtocol, Target
 from protocols.openadr3.client import MalformedBodyError, OpenAdrHttpError, VenClient
@@ -154,11 +161,20 @@ def _older(event: Event, held: Event) -> bool:
 class OpenAdr3Adapter:
     protocol = SourceProtocol.OPENADR3
 
-    def __init__(self, config: OpenAdr3Config, *, clock: Clock, fleet: FleetData, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        config: OpenAdr3Config,
+        *,
+        clock: Clock,
+        fleet: FleetData,
+        sleep: Sleep = asyncio.sleep,
+        rand: Random = random.random,
+    ) -> None:
         self.config = config
         self._clock = clock
         self._fleet = fleet
         self._sleep = sleep
+        self._rand = rand
         self._sink: DirectiveSink | None = None
         self._session: aiohttp.ClientSession | None = None
         self._client: VenClient | None = None
@@ -177,6 +193,8 @@ class OpenAdr3Adapter:
         self._wake = asyncio.Event()
         #: Failed polls in a row (0 after a success): the wait before the next poll doubles with each.
         self.poll_failures = 0
+        self._poll_wait_s = config.poll_interval_s
+        self._report_wait_s = config.poll_interval_s
         #: Registered (VEN, resources, programs, subscriptions) since start; until then each poll registers first.
         self.connected = False
         self._subscribed: dict[str, str] = {}
@@ -237,14 +255,49 @@ class OpenAdr3Adapter:
             await self.poll_once()
         except LinkError as exc:
             # What was received stays in force; the VTN is asked again later and later.
+            operation = "token" if exc is self.client.token_error else "poll" if self.connected else "register"
             self.poll_failures += 1
+            self._poll_wait_s = jittered(self._backoff(self.poll_failures), self._rand)
             self._health = LinkHealth(ok=False, last_seen=self._health.last_seen, detail=str(exc))
-            log.warning("openadr3: poll failed (%d in a row): %s", self.poll_failures, exc)
+            log.warning("openadr3: %s failed (%d in a row): %s", operation, self.poll_failures, exc)
+            self._failed(operation, exc, self.poll_failures, self._poll_wait_s)
             if isinstance(exc, MalformedBodyError):
                 self._reject(None, exc.raw, str(exc), "invalid_response")
             return False
         self.poll_failures = 0
+        self._poll_wait_s = self.config.poll_interval_s
         return True
+
+    def _failed(self, operation: str, exc: Exception, attempt: int, retry_in_s: float) -> None:
+        if self._sink is None:
+            return
+        self._sink.upstream_failed(
+            UpstreamFailure(
+                protocol=self.protocol,
+                server=self.config.vtn_url,
+                operation=operation,
+                error=type(exc).__name__,
+                detail=str(exc),
+                attempt=attempt,
+                retry_in_s=retry_in_s,
+                status=exc.status if isinstance(exc, OpenAdrHttpError) else None,
+            )
+        )
+
+    def _dropped(self, pending: _PendingReport, reason: str, detail: str, status: int | None = None) -> None:
+        if self._sink is None:
+            return
+        self._sink.upstream_dropped(
+            UpstreamDrop(
+                protocol=self.protocol,
+                server=self.config.vtn_url,
+                what="report",
+                reason=reason,
+                detail=f"report {pending.key} of event {pending.event_id}: {detail}",
+                status=status,
+                directive_id=pending.directive_id,
+            )
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -260,6 +313,9 @@ class OpenAdr3Adapter:
         self._subscribed.clear()
         if self.outbox:
             log.warning("openadr3: %d report(s) not delivered at stop are lost", len(self.outbox))
+            for pending in self.outbox:
+                self._dropped(pending, "stopped", "not delivered when the link stopped")
+            self.outbox.clear()
         if self._webhook is not None:
             await self._webhook.stop()
             self._webhook = None
@@ -278,14 +334,15 @@ class OpenAdr3Adapter:
 
     def poll_wait_s(self) -> float:
         """The wait before the next poll: `poll_interval_s`, doubled after each failed poll in a row, at most
-        MAX_POLL_BACKOFF_S (or the interval, when that is longer)."""
-        return self._backoff(self.poll_failures)
+        MAX_POLL_BACKOFF_S (or the interval, when that is longer), with equal jitter (between half and all of it)."""
+        return self._poll_wait_s
 
     def report_retry_wait_s(self) -> float:
         """The wait before reports in the outbox are tried again, by the same rule as polls."""
-        return self._backoff(max(self.report_failures - 1, 0))
+        return self._report_wait_s
 
     def _backoff(self, failures: int) -> float:
+        """The un-jittered wait after `failures` failed polls in a row."""
         interval = self.config.poll_interval_s
         return min(interval * (1 << min(failures, 32)), max(interval, MAX_POLL_BACKOFF_S))
 
@@ -518,6 +575,7 @@ class OpenAdr3Adapter:
             dropped = self.outbox.popleft()
             self.report_errors.append(f"report {dropped.key} of event {dropped.event_id}: dropped, outbox full")
             log.warning("openadr3: outbox full (%d): report %s dropped", MAX_OUTBOX, dropped.key)
+            self._dropped(dropped, "outbox_full", f"{MAX_OUTBOX} reports waiting for the VTN; the oldest is dropped")
         self.outbox.append(_PendingReport(plan.key, event.id, built.body, directive_id))
         if self._report_retry_at is None:  # not while backing off: it waits its turn behind the others
             await self.flush_reports()
@@ -537,16 +595,19 @@ class OpenAdr3Adapter:
             except LinkError as exc:
                 if _retryable(exc):
                     self.report_failures += 1
-                    wait = self.report_retry_wait_s()
+                    wait = self._report_wait_s = jittered(self._backoff(self.report_failures - 1), self._rand)
                     self._report_retry_at = self._clock.now() + timedelta(seconds=wait)
                     log.warning(
                         "openadr3: %d report(s) waiting, retry in %.0f s: %s", len(self.outbox), wait, exc
                     )  # fmt: skip
+                    self._failed("report", exc, self.report_failures, wait)
                     return delivered
                 self.outbox.popleft()
                 self.report_errors.append(f"report {pending.key} of event {pending.event_id}: {exc}")
                 if not isinstance(exc, WireError):  # refused: the same body would be refused again
                     log.warning("openadr3: report %s refused, not retried: %s", pending.key, exc)
+                    status = exc.status if isinstance(exc, OpenAdrHttpError) else None
+                    self._dropped(pending, "refused", str(exc), status)
                     continue
                 # a 2xx with an unexpected body: taken, so not sent again
             else:

@@ -71,6 +71,8 @@ class VenClient:
         self._expires: datetime | None = None
         #: How many tokens were fetched (tests and health read it).
         self.tokens_fetched = 0
+        #: The last error raised while fetching a token (discovery included).
+        self.token_error: Exception | None = None
 
     async def _read(self, response: aiohttp.ClientResponse, *, camel: bool = True) -> Any:
         declared = response.content_length
@@ -112,14 +114,22 @@ class VenClient:
         now = self._clock.now()
         if self._token is not None and (self._expires is None or now < self._expires - self._margin):
             return self._token
-        url = await self._discover_token_url()
-        form = {"grant_type": "client_credentials", "client_id": self._client_id, "client_secret": self._client_secret}
-        if self._scope is not None:
-            form["scope"] = self._scope
-        async with self._session.post(url, data=form, timeout=self._timeout) as response:
-            if response.status != 200:
-                raise await self._error(response)
-            token = parse(TokenResponse, await self._read(response, camel=False))
+        try:
+            url = await self._discover_token_url()
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+            }
+            if self._scope is not None:
+                form["scope"] = self._scope
+            async with self._session.post(url, data=form, timeout=self._timeout) as response:
+                if response.status != 200:
+                    raise await self._error(response)
+                token = parse(TokenResponse, await self._read(response, camel=False))
+        except Exception as exc:
+            self.token_error = exc  # the caller tells a failed token fetch from a failed API call by identity
+            raise
         self._token = token.access_token
         self._expires = None if token.expires_in is None else now + timedelta(seconds=token.expires_in)
         self.tokens_fetched += 1

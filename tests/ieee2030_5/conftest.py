@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gateway.backoff import no_jitter
 from gateway.certs import DevPki, init_dev_pki, lfdi, sfdi
 from gateway.clock import ManualClock
 from gateway.model import Target, TargetScope
@@ -98,7 +99,7 @@ async def make_link(
         "request_timeout_s": timeout_s,
     }
     values.update(config)
-    adapter = Ieee20305Adapter(Ieee20305Config(**values), clock=clock, autorun=False)
+    adapter = Ieee20305Adapter(Ieee20305Config(**values), clock=clock, autorun=False, rand=no_jitter)
     sink = RecordingSink()
     await adapter.start(sink)
     return Link(server, adapter, sink, clock, port, pki)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gateway.backoff import no_jitter
 from gateway.clock import ManualClock, SystemClock
 from gateway.model import Controls, Target
 from protocols.openadr2b.adapter import MAX_START_RETRY_S, START_RETRY_S, OpenAdr2bAdapter
@@ -109,7 +110,7 @@ async def test_vtn_down_at_start_is_retried_with_backoff_until_it_answers() -> N
     url = f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b"
     stepper = Stepper()
     config = adapter_config(Vtn(), vtn_url=url)
-    adapter = OpenAdr2bAdapter(config, clock=SystemClock(), fleet=FixedFleet(), sleep=stepper.sleep)
+    adapter = OpenAdr2bAdapter(config, clock=SystemClock(), fleet=FixedFleet(), sleep=stepper.sleep, rand=no_jitter)
     sink = RecordingSink()
     await adapter.start(sink)  # nothing listens on the port: start returns, the link is down and retrying
     vtn: Vtn | None = None
@@ -144,7 +145,9 @@ async def test_vtn_down_at_start_is_retried_with_backoff_until_it_answers() -> N
 async def test_refused_registration_is_retried(vtn: Vtn) -> None:
     vtn.accept = False
     stepper = Stepper()
-    adapter = OpenAdr2bAdapter(adapter_config(vtn), clock=SystemClock(), fleet=FixedFleet(), sleep=stepper.sleep)
+    adapter = OpenAdr2bAdapter(
+        adapter_config(vtn), clock=SystemClock(), fleet=FixedFleet(), sleep=stepper.sleep, rand=no_jitter
+    )
     await adapter.start(RecordingSink())
     try:
         assert not adapter.health().ok

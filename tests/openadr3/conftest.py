@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from gateway.backoff import no_jitter
 from gateway.clock import ManualClock
 from gateway.model import Target
 from protocols.openadr3.adapter import OpenAdr3Adapter, OpenAdr3Config
@@ -81,12 +82,15 @@ async def start_adapter(vtn: Vtn, clock: ManualClock) -> AsyncIterator[StartAdap
     async def start(**overrides: Any) -> tuple[OpenAdr3Adapter, RecordingSink]:
         fleet = overrides.pop("fleet", FixedFleet())
         sleep = overrides.pop("sleep", Ticker().sleep)
+        rand = overrides.pop("rand", no_jitter)  # full backoff waits, so tests can name them
         options: dict[str, Any] = {
             "vtn_url": vtn.url, "version": vtn.version, "client_id": "ven-1", "client_secret": "ven-secret-1",
             "ven_name": "gateway-ven", "resources": {"site-a": {"scope": "group", "ids": ["site-a"]}},
         }  # fmt: skip
         options.update(overrides)
-        adapter = OpenAdr3Adapter(OpenAdr3Config.model_validate(options), clock=clock, fleet=fleet, sleep=sleep)
+        adapter = OpenAdr3Adapter(
+            OpenAdr3Config.model_validate(options), clock=clock, fleet=fleet, sleep=sleep, rand=rand
+        )
         sink = RecordingSink()
         await adapter.start(sink)
         started.append(adapter)

@@ -1,0 +1,153 @@
+"""`dergw bench stacks`: the stack-level snapshot a station reconnect takes (`Stacks.load` and the placement for that
+station), before and after the store read only the directives placement needs and kept them between changes.
+
+A store (SQLite in a temporary directory) holds `--directives` directives: `--live` live ones, a few that ended
+after the first live one was received (they still share levels), and the rest ended long before. Then every one of
+`--stations` stations reconnects once, as after an outage: each reconnect loads the snapshot and places its
+station's profiles. "before" reads and parses every stored directive per reconnect (the old `Stacks.load`, timed
+on `--sample` reconnects); "after" is `Stacks.load` as it is now (one narrowed read, shared by every reconnect
+until a directive changes); "after, cold" forces the narrowed read on every reconnect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities
+from gateway.stacks import Stacks
+from gateway.store import Store
+
+T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
+GROUP = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    stations: int
+    directives: int
+    needed: int
+    #: Seconds per reconnect (median) and the total for every station.
+    before_s: float
+    after_cold_s: float
+    after_s: float
+    after_total_s: float
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.directives} stored directives, {self.needed} of them can share stack levels; "
+            f"{self.stations} stations reconnect",
+            f"before (every directive read per reconnect): {self.before_s * 1e3:8.2f} ms per reconnect, "
+            f"{self.before_s * self.stations:8.1f} s for all",
+            f"after, cold (narrowed read per reconnect):    {self.after_cold_s * 1e3:8.2f} ms per reconnect, "
+            f"{self.after_cold_s * self.stations:8.1f} s for all",
+            f"after (one snapshot shared):                 {self.after_s * 1e3:8.2f} ms per reconnect, "
+            f"{self.after_total_s:8.1f} s for all (measured)",
+        ]
+
+
+def _fill(store: Store, directives: int, live: int, stations: int) -> Callable[[Directive], Iterable[str]]:
+    groups = max(1, stations // GROUP)
+    members = {f"g{g}": [f"S{i}" for i in range(g * GROUP, min(stations, (g + 1) * GROUP))] for g in range(groups)}
+    ended = directives - live
+    recent = min(ended, max(1, ended // 20))  # ended after the first live one came: still placed with it
+    for i in range(directives):
+        group = f"g{i % groups}"
+        if i < ended - recent:  # long ended (completed at the end of its window): one every 10 minutes before
+            at = T0 - timedelta(hours=2, minutes=10 * (ended - i))
+            state, updated = DirectiveState.COMPLETED, at + timedelta(minutes=90)
+        elif i < ended:
+            at, state = T0 + timedelta(minutes=i - ended), DirectiveState.CANCELLED
+            updated = T0 + timedelta(minutes=5)
+        else:
+            at, state, updated = T0 + timedelta(minutes=i - ended), DirectiveState.SCHEDULED, None
+        directive = Directive.model_validate(
+            {
+                "id": f"d{i}",
+                "priority": 1 + i % 3,
+                "start": (at + timedelta(minutes=30)).isoformat(),
+                "duration_s": 3600,
+                "target": {"scope": "group", "ids": [group]},
+                "controls": {"import_limit_w": 1000.0 + i},
+            }
+        )
+        store.add_directive(directive, DirectiveState.RECEIVED, at)
+        store.set_directive_state(directive.id, state, updated or at)
+
+    def resolve(directive: Directive) -> Iterable[str]:
+        return [s for g in directive.target.ids for s in members.get(g, ())]
+
+    return resolve
+
+
+def _old_load(store: Store, resolve: Callable[[Directive], Iterable[str]]) -> Stacks:
+    owed = {(did, sid): due for did, sid, due in store.pending_clears()}
+    return Stacks(store.directives(None, limit=100_000), resolve, owed)
+
+
+def _time(load: Callable[[], Stacks], stations: list[str], caps: StationCapabilities) -> list[float]:
+    times = []
+    for station in stations:
+        began = time.perf_counter()
+        load().levels(station, caps)
+        times.append(time.perf_counter() - began)
+    return times
+
+
+def measure(*, stations: int, directives: int, live: int, sample: int, data_dir: Path | None = None) -> Figures:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store((data_dir or Path(tmp)) / "bench-stacks.sqlite")
+        try:
+            resolve = _fill(store, directives, min(live, directives), stations)
+            caps = StationCapabilities(version=OcppVersion.V21)
+            ids = [f"S{i}" for i in range(stations)]
+            sampled = ids[:: max(1, stations // sample)][:sample]
+            before = _time(lambda: _old_load(store, resolve), sampled, caps)
+
+            def cold() -> Stacks:
+                store._generation += 1  # as if a directive had changed: the narrowed read runs again
+                return Stacks.load(store, resolve)
+
+            after_cold = _time(cold, sampled, caps)
+            began = time.perf_counter()
+            after = _time(lambda: Stacks.load(store, resolve), ids, caps)
+            total = time.perf_counter() - began
+            return Figures(
+                stations=stations,
+                directives=directives,
+                needed=len(store.stacking_directives()),
+                before_s=statistics.median(before),
+                after_cold_s=statistics.median(after_cold),
+                after_s=statistics.median(after),
+                after_total_s=total,
+            )
+        finally:
+            store.close()
+
+
+def register_bench(bench_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `stacks` under `dergw bench`."""
+    p = bench_subparsers.add_parser("stacks", help="stack-level snapshot per station reconnect, before and after")
+    p.add_argument("--stations", type=int, default=2000, help="stations reconnecting (default 2000)")
+    p.add_argument("--directives", type=int, default=1000, help="stored directives (default 1000)")
+    p.add_argument("--live", type=int, default=20, help="of which live (default 20)")
+    p.add_argument("--sample", type=int, default=100, help="reconnects timed for 'before' and 'cold' (default 100)")
+    p.add_argument("--dir", type=Path, help="keep the SQLite file here (default: a temporary directory)")
+    p.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    if min(args.stations, args.directives, args.sample) < 1 or args.live < 0:
+        print("dergw bench stacks: --stations, --directives and --sample must be positive")
+        return 2
+    figures = measure(
+        stations=args.stations, directives=args.directives, live=args.live, sample=args.sample, data_dir=args.dir
+    )
+    print("\n".join(figures.lines()))
+    return 0

@@ -1,0 +1,151 @@
+"""The store reads only the directives stack-level placement needs (`Store.stacking_directives`), on a real SQLite
+file: placing every station's profiles from that narrowed set gives exactly the levels placing them from every
+stored directive gives (Hypothesis, over random histories of live, completed, cancelled, superseded and failed
+directives, defaults, randomized ones and owed clears), and the snapshot the store keeps follows every write."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities
+from gateway.stacks import Stacks
+from gateway.store import Store
+
+T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
+STATIONS = ("S1", "S2", "S3")
+LIVE = {DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE}
+CAPS = (
+    StationCapabilities(version=OcppVersion.V21),
+    StationCapabilities(version=OcppVersion.V201, max_stack_level=3),
+    StationCapabilities(version=OcppVersion.V16, max_stack_level=2),  # few levels: deferred and unordered ones
+)
+
+
+def resolve(directive: Directive) -> Iterable[str]:
+    return directive.target.ids or STATIONS
+
+
+@st.composite
+def history(draw: st.DrawFn) -> tuple[list[tuple[Directive, datetime, DirectiveState, datetime]], list[Any]]:
+    """Directives in receipt order: (directive, received, final state, last updated), and clears owed."""
+    count = draw(st.integers(1, 9))
+    received = sorted(draw(st.lists(st.integers(0, 240), min_size=count, max_size=count)))
+    items = []
+    for i, minute in enumerate(received):
+        at = T0 + timedelta(minutes=minute)
+        raw: dict[str, Any] = {"id": f"d{i}", "controls": {"import_limit_w": 1000.0 * (i + 1)}}
+        if draw(st.integers(0, 9)) == 0:
+            raw["is_default"] = True
+        else:
+            raw["priority"] = draw(st.integers(1, 3))
+            raw["start"] = (at + timedelta(minutes=draw(st.integers(-30, 120)))).isoformat()
+            if draw(st.booleans()):
+                raw["duration_s"] = draw(st.integers(5, 180)) * 60
+            if draw(st.integers(0, 4)) == 0:
+                raw["randomize_start_s"] = draw(st.integers(1, 600))
+            ids = draw(st.lists(st.sampled_from(STATIONS), min_size=1, max_size=3, unique=True))
+            raw["target"] = {"scope": "station", "ids": ids}
+        state = draw(st.sampled_from(list(DirectiveState)))
+        updated = at + timedelta(minutes=draw(st.integers(0, 300)))
+        items.append((Directive.model_validate(raw), at, state, updated))
+    clears = draw(
+        st.lists(
+            st.tuples(st.integers(0, count - 1), st.sampled_from(STATIONS), st.integers(0, 400)),
+            max_size=4,
+            unique_by=lambda c: (c[0], c[1]),
+        )
+    )
+    return items, clears
+
+
+def fill(store: Store, items: list[tuple[Directive, datetime, DirectiveState, datetime]], clears: list[Any]) -> None:
+    for directive, at, state, updated in items:
+        store.add_directive(directive, DirectiveState.RECEIVED, at)
+        if (state, updated) != (DirectiveState.RECEIVED, at):
+            store.set_directive_state(directive.id, state, updated)
+    for index, station, minute in clears:
+        store.add_pending_clears(items[index][0].id, [(station, T0 + timedelta(minutes=minute))])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history())
+def test_placement_from_the_narrowed_set_equals_placement_from_every_directive(
+    case: tuple[list[tuple[Directive, datetime, DirectiveState, datetime]], list[Any]],
+) -> None:
+    items, clears = case
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "gw.sqlite")
+        try:
+            fill(store, items, clears)
+            every = store.directives(None, limit=100_000)
+            narrowed = store.stacking_directives()
+            # The set is what its definition says: every live one, and the ended ones updated from the earliest
+            # live receipt on.
+            live = [r for r in every if r.state in LIVE]
+            horizon = min((r.created for r in live), default=None)
+            expected = {
+                r.number for r in every if r.state in LIVE or (horizon is not None and r.updated >= horizon)
+            }  # fmt: skip
+            assert {r.number for r in narrowed} == expected
+            assert [r.number for r in narrowed] == sorted(expected)
+            owed = {(did, sid): due for did, sid, due in store.pending_clears()}
+            full, loaded = Stacks(every, resolve, owed), Stacks.load(store, resolve)
+            for station in STATIONS:
+                for caps in CAPS:
+                    assert loaded.levels(station, caps) == full.levels(station, caps), (station, caps.version)
+        finally:
+            store.close()
+
+
+def test_the_snapshot_follows_every_write(tmp_path: Path) -> None:
+    store = Store(tmp_path / "gw.sqlite")
+    try:
+        assert store.stacking_directives() == ()
+        old = Directive.model_validate({"id": "old", "start": T0.isoformat(), "duration_s": 600,
+                                        "controls": {"import_limit_w": 1000}})  # fmt: skip
+        new = Directive.model_validate({"id": "new", "start": T0.isoformat(), "duration_s": 3600,
+                                        "controls": {"import_limit_w": 2000}})  # fmt: skip
+        store.add_directive(old, DirectiveState.SCHEDULED, T0)
+        assert [r.directive.id for r in store.stacking_directives()] == ["old"]
+        assert store.stacking_directives() is store.stacking_directives()  # one snapshot until something changes
+        store.set_directive_state("old", DirectiveState.COMPLETED, T0 + timedelta(minutes=10))
+        assert store.stacking_directives() == ()  # nothing live: nothing ended shares a level
+        store.add_directive(new, DirectiveState.RECEIVED, T0 + timedelta(minutes=5))
+        assert [r.directive.id for r in store.stacking_directives()] == ["old", "new"]  # ended after "new" came
+        store.replace_directive(
+            new.model_copy(update={"priority": 1}), DirectiveState.ACTIVE, T0 + timedelta(minutes=6)
+        )
+        [_, record] = store.stacking_directives()
+        assert (record.directive.priority, record.state) == (1, DirectiveState.ACTIVE)
+        store.add_pending_clears("new", [("S1", T0 + timedelta(minutes=20))])
+        assert store.pending_clears() == [("new", "S1", T0 + timedelta(minutes=20))]
+        store.drop_pending_clear("new", "S1")
+        assert store.pending_clears() == []
+        store.set_directive_state("new", DirectiveState.CANCELLED, T0 + timedelta(minutes=30))
+        assert store.stacking_directives() == ()
+    finally:
+        store.close()
+
+
+def test_an_older_file_gains_the_state_index_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "gw.sqlite"
+    Store(path).close()
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX directives_state")
+    store = Store(path)
+    try:
+        plan = store._db.execute(
+            "EXPLAIN QUERY PLAN SELECT number FROM directives WHERE state IN ('received', 'active')"
+        ).fetchall()
+        assert any("directives_state" in str(row) for row in plan)
+    finally:
+        store.close()
