@@ -28,6 +28,7 @@ from gateway.audit.entry import AuditEntry
 from gateway.audit.group import BatchAuditSink, GroupCommit
 from gateway.clock import Clock
 from gateway.fleet import Fleet
+from gateway.gcfreeze import frozen_during
 from gateway.interfaces import DirectiveEvent, DirectiveEventKind, Reply, ReplyKind, StationLink
 from gateway.model import (
     CommandOutcome,
@@ -148,7 +149,7 @@ class Dispatcher:
         )
         self._audit.later(created, schedule=False)
         await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
-        self._runs[directive.id] = asyncio.create_task(self._fanout(directive, number, stations, now))
+        self._runs[directive.id] = asyncio.create_task(frozen_during(self._fanout(directive, number, stations, now)))
         self._audit.schedule()
         return DirectiveRecord(number, directive, DirectiveState.RECEIVED, now, now)
 
@@ -187,7 +188,9 @@ class Dispatcher:
         await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
         dropped = [o for o in self._outcomes(directive.id) if o.station_id not in stations]
         self._runs[directive.id] = asyncio.create_task(
-            self._fanout(directive, previous.number, stations, previous.created, previous.directive, dropped)
+            frozen_during(
+                self._fanout(directive, previous.number, stations, previous.created, previous.directive, dropped)
+            )
         )
         return DirectiveRecord(previous.number, directive, DirectiveState.RECEIVED, previous.created, now)
 
