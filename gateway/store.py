@@ -187,7 +187,8 @@ class Store:
 
     def save_outcomes(self, outcomes: Sequence[StationOutcome], at: datetime) -> None:
         """Upsert per-station outcomes in one transaction."""
-        rows = [(o.directive_id, o.station_id, o.status.value, o.model_dump_json(), at.isoformat()) for o in outcomes]
+        when = at.isoformat()
+        rows = [(o.directive_id, o.station_id, o.status.value, o.model_dump_json(), when) for o in outcomes]
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO outcomes(directive_id, station_id, status, body, updated) VALUES (?, ?, ?, ?, ?) "
@@ -201,6 +202,13 @@ class Store:
             "SELECT body FROM outcomes WHERE directive_id=? ORDER BY station_id", (directive_id,)
         ).fetchall()
         return [StationOutcome.model_validate_json(r[0]) for r in rows]
+
+    def outcome_counts(self, directive_id: str) -> dict[str, int]:
+        """Stations per outcome status of a directive, without decoding the outcomes (the dashboard's row)."""
+        rows = self._db.execute(
+            "SELECT status, count(*) FROM outcomes WHERE directive_id=? GROUP BY status", (directive_id,)
+        ).fetchall()
+        return dict(rows)
 
     def station_outcomes(self, station_id: str, statuses: Iterable[str]) -> list[StationOutcome]:
         wanted = list(statuses)

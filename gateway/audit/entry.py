@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
-from gateway.audit.canonical import CanonicalError, canonical_bytes, parse_json
+from gateway.audit.canonical import CanonicalError, Memo, canonical_bytes, parse_json
 
 __all__ = [
     "CORRELATION_FIELDS",
@@ -62,8 +63,12 @@ class EntryError(ValueError):
     """An entry that cannot be written, or stored bytes that are not a well-formed entry."""
 
 
+@lru_cache(maxsize=64)
 def format_time(at: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and a Z: fixed width, so text order is time order."""
+    """ISO 8601 UTC with milliseconds and a Z: fixed width, so text order is time order.
+
+    Cached: the entries of one write share their time (equal aware datetimes are the same instant, so they format
+    alike; a naive one never equals an aware one, and errors are not cached)."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise EntryError("audit times must be timezone-aware")
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
@@ -107,8 +112,9 @@ class StoredEntry:
         return format_time(self.at)
 
 
-def encode_entry(seq: int, entry: AuditEntry) -> bytes:
-    """The canonical body of entry ``seq``; every field is present (absent ids are null)."""
+def encode_entry(seq: int, entry: AuditEntry, memo: Memo | None = None) -> bytes:
+    """The canonical body of entry ``seq``; every field is present (absent ids are null). Entries written together
+    share a ``memo`` (see ``canonical_bytes``)."""
     if entry.kind not in _KINDS:
         raise EntryError(f"unknown audit entry kind {entry.kind!r}")
     if not isinstance(entry.data, Mapping):
@@ -126,7 +132,7 @@ def encode_entry(seq: int, entry: AuditEntry) -> bytes:
             raise EntryError(f"{name} must be a string or None")
         body[name] = value
     try:
-        return canonical_bytes(body)
+        return canonical_bytes(body, memo)
     except CanonicalError as exc:
         raise EntryError(f"{entry.kind} entry data: {exc}") from exc
 
