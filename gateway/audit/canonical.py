@@ -62,8 +62,9 @@ def _utf16_order(item: tuple[str, Any]) -> bytes:
     return item[0].encode("utf-16-be", "surrogatepass")
 
 
-#: Canonical text of containers already encoded in one batch, by identity; each holds its object, so no id is reused.
-Memo = dict[int, tuple[Any, str]]
+#: Containers met in one batch, by identity, with their canonical text once met twice; each entry holds its object,
+#: so no id is reused while the memo lives.
+Memo = dict[int, tuple[Any, str | None]]
 
 
 def _encode(value: Any, out: list[str], memo: Memo | None = None) -> None:
@@ -76,12 +77,15 @@ def _encode(value: Any, out: list[str], memo: Memo | None = None) -> None:
             (_encode_dict if kind is dict else _encode_list)(value, out, None)
             return
         hit = memo.get(id(value))
-        if hit is not None:
+        if hit is None:  # first seen: remembered, but its text is kept only once it is met again
+            memo[id(value)] = (value, None)
+            (_encode_dict if kind is dict else _encode_list)(value, out, memo)
+        elif hit[1] is None:
+            start = len(out)
+            (_encode_dict if kind is dict else _encode_list)(value, out, memo)
+            memo[id(value)] = (value, "".join(out[start:]))
+        else:
             out.append(hit[1])
-            return
-        start = len(out)
-        (_encode_dict if kind is dict else _encode_list)(value, out, memo)
-        memo[id(value)] = (value, "".join(out[start:]))
     elif kind is tuple:
         _encode_list(value, out, memo)
     elif kind is int:

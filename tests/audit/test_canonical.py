@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from gateway.audit.canonical import (
     MAX_SAFE_INTEGER,
     CanonicalError,
+    Memo,
     canonical_bytes,
     format_number,
     parse_json,
@@ -168,12 +169,12 @@ def test_a_batch_memo_of_shared_parts_changes_no_encoding(parts: list[Any], pick
     values = [
         {"a": parts[i % len(parts)], "b": [parts[j % len(parts)], {"c": parts[i % len(parts)]}]} for i, j in picks
     ]
-    memo: dict[int, tuple[Any, str]] = {}
+    memo: Memo = {}
     assert [canonical_bytes(v, memo) for v in values] == [canonical_bytes(v) for v in values]
 
 
 def test_a_batch_memo_refuses_what_it_would_refuse_alone() -> None:
-    memo: dict[int, tuple[Any, str]] = {}
+    memo: Memo = {}
     shared = {"x": [1.5, "y"]}
     assert canonical_bytes({"p": shared}, memo) == b'{"p":{"x":[1.5,"y"]}}'
     with pytest.raises(CanonicalError):
