@@ -144,7 +144,6 @@ async def _round(server: BenchServer, number: int, profiler: cProfile.Profile | 
     if profiler is not None:
         profiler.disable()
     done = time.monotonic()
-
     say(t0=t0, done=done, cpu_s=cpu_seconds() - cpu, commands=sent, accepted=accepted)
 
 
