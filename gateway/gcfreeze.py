@@ -6,18 +6,18 @@ process: at 2,000 connected stations about 340,000 (connections, fleet state), 0
 nearly half the gateway's CPU during a fan-out (docs/performance.md, "Third step"). Two measures:
 
 - The collector is paused (`gc.disable()`) from the start of a fan-out until no fan-out runs, at most
-  `MAX_PAUSE_S`: the fan-out's objects are freed by reference counting when they die, and what is still alive
-  afterwards is looked at once when the collector resumes, instead of at every collection on the way.
+  `MAX_PAUSE_S`: the fan-out's objects are freed by reference counting when they die instead of being walked at
+  every collection on the way.
 - `gc.freeze()` moves every object alive at a fan-out's start (the connections, the fleet) into the permanent
-  generation, which collections skip; what fan-outs leave alive is frozen by the next. The heap stays frozen while
+  generation, which collections skip; so is what they leave alive when the last ends. The heap stays frozen while
   fan-outs run and for `HOLD_S` after the last one ends (reading its outcomes, the dashboard's update and the next
   directive of a burst allocate too); then it is handed back with `gc.unfreeze()` and collected once in full, in
   that quiet time.
 
-Reference counting frees non-cyclic garbage throughout; only the search for cycles waits: among the objects of a
-fan-out at most `MAX_PAUSE_S`, among the frozen ones at most `MAX_FROZEN_S` in one stretch (fan-outs that keep
-overlapping that long unfreeze it, and it is frozen again only after a full collection has looked at every
-object).
+Reference counting frees non-cyclic garbage throughout; only the search for cycles waits, until the release
+`HOLD_S` after the last fan-out, and never past `MAX_FROZEN_S` in one stretch: fan-outs that keep overlapping that
+long unfreeze the heap (and resume the collector after `MAX_PAUSE_S`), and it is frozen again only after a full
+collection has looked at every object.
 """
 
 from __future__ import annotations
@@ -82,12 +82,13 @@ def _enter() -> None:
 def _leave() -> None:
     global _running, _hold
     _running -= 1
-    if _running == 0:
-        _resume()
     if _overdue():
         _unfreeze()
     elif _running == 0 and _frozen_at is not None:
+        gc.freeze()  # what the fan-outs leave alive joins the frozen heap instead of being walked as it resumes
         _hold = asyncio.get_running_loop().call_later(HOLD_S, _release_if_idle)
+    if _running == 0:
+        _resume()
 
 
 def _resume() -> None:

@@ -52,6 +52,17 @@ async def test_objects_alive_at_the_start_are_frozen_until_released_then_collect
     assert gone() is None  # release collects
 
 
+async def test_cyclic_garbage_made_during_the_work_is_collected_at_release() -> None:
+    async def work() -> weakref.ref[_Cycle]:
+        return weakref.ref(_Cycle())  # garbage at once, in a cycle: only the collector can free it
+
+    gone = await gcfreeze.frozen_during(work())
+    gc.collect()
+    assert gone() is not None  # frozen with what the work left behind, during the hold
+    gcfreeze.release()
+    assert gone() is None
+
+
 async def test_the_hold_ends_by_itself_when_no_work_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gcfreeze, "HOLD_S", 0.0)
     await gcfreeze.frozen_during(asyncio.sleep(0))
