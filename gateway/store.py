@@ -80,10 +80,10 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
-        #: The last saved outcome per station of the directive saved last, with its stored JSON: reading a fan-out's
+        #: Per station, the outcome saved last (of whichever directive) with its stored JSON: reading a fan-out's
         #: outcomes back right after it (Dispatcher.wait, the API) reuses them instead of decoding every row again.
-        self._saved_for: str | None = None
-        self._saved: dict[str, tuple[str, StationOutcome]] = {}
+        #: Replaced station by station as the next fan-out saves, so the old ones are freed a few at a time.
+        self._saved: dict[str, tuple[str, str, StationOutcome]] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -201,20 +201,19 @@ class Store:
                 rows,
             )
         for o, row in zip(outcomes, rows, strict=True):
-            if o.directive_id != self._saved_for:
-                self._saved_for, self._saved = o.directive_id, {}
-            self._saved[o.station_id] = (row[3], o)
+            self._saved[o.station_id] = (o.directive_id, row[3], o)
 
     def outcomes(self, directive_id: str) -> list[StationOutcome]:
         """A directive's outcomes by station id; rows still holding exactly what this store saved last for that
-        directive come back as the saved objects (equal JSON, so an equal decoding), the rest are decoded."""
+        station and directive come back as the saved objects (equal JSON, so an equal decoding), the rest are
+        decoded."""
         rows = self._db.execute(
             "SELECT station_id, body FROM outcomes WHERE directive_id=? ORDER BY station_id", (directive_id,)
         ).fetchall()
-        saved = self._saved if directive_id == self._saved_for else {}
+        saved = self._saved
         return [
-            hit[1]
-            if (hit := saved.get(sid)) is not None and hit[0] == body
+            hit[2]
+            if (hit := saved.get(sid)) is not None and hit[0] == directive_id and hit[1] == body
             else StationOutcome.model_validate_json(body)
             for sid, body in rows
         ]

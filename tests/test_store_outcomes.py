@@ -57,7 +57,7 @@ def test_outcomes_of_an_earlier_directive_are_decoded_alike(tmp_path: Path) -> N
     store = _store(tmp_path, "d1", "d2")
     first = [_outcome("d1", "S1", OutcomeStatus.ACCEPTED)]
     store.save_outcomes(first, NOW)
-    store.save_outcomes([_outcome("d2", "S1", OutcomeStatus.REJECTED)], NOW)  # d1's saved ones are no longer kept
+    store.save_outcomes([_outcome("d2", "S1", OutcomeStatus.REJECTED)], NOW)  # replaces S1's kept outcome
     assert store.outcomes("d1") == first
     assert store.outcomes("d1")[0] is not first[0]
     assert [o.status for o in store.outcomes("d2")] == [OutcomeStatus.REJECTED]
