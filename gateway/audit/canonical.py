@@ -14,7 +14,16 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_SAFE_INTEGER", "CanonicalError", "Memo", "canonical_bytes", "format_number", "parse_json"]
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "CanonicalError",
+    "Memo",
+    "canonical_bytes",
+    "canonical_text",
+    "format_number",
+    "parse_json",
+    "utf8",
+]
 
 MAX_SAFE_INTEGER = 2**53
 
@@ -147,10 +156,20 @@ def canonical_bytes(value: Any, memo: Memo | None = None) -> bytes:
     Values encoded one after another (an audit write) often share parts, e.g. the payload every station of a
     fan-out gets: with a ``memo`` kept over the batch (and the values left unchanged meanwhile) a dict or list met
     again is not encoded again."""
+    return utf8(canonical_text(value, memo))
+
+
+def canonical_text(value: Any, memo: Memo | None = None) -> str:
+    """The canonical JSON of ``value`` before UTF-8 encoding (``utf8``), to be placed inside a larger text."""
     out: list[str] = []
     _encode(value, out, memo)
+    return "".join(out)
+
+
+def utf8(text: str) -> bytes:
+    """``text`` as UTF-8; CanonicalError for a lone surrogate."""
     try:
-        return "".join(out).encode("utf-8")
+        return text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise CanonicalError("string holds a lone surrogate, which UTF-8 cannot carry") from exc
 

@@ -10,7 +10,15 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from gateway.audit.canonical import CanonicalError, Memo, canonical_bytes, parse_json
+from gateway.audit.canonical import (
+    MAX_SAFE_INTEGER,
+    CanonicalError,
+    Memo,
+    canonical_bytes,
+    canonical_text,
+    parse_json,
+    utf8,
+)
 
 __all__ = [
     "CORRELATION_FIELDS",
@@ -57,6 +65,9 @@ class Kind(StrEnum):
 
 
 _KINDS = frozenset(k.value for k in Kind)
+_encode_string: Any = json.encoder.encode_basestring  # as the canonical encoder escapes strings
+_NULL = "null"
+_VERSION_END = f',"v":{ENTRY_VERSION}}}'
 
 
 class EntryError(ValueError):
@@ -119,20 +130,38 @@ def encode_entry(seq: int, entry: AuditEntry, memo: Memo | None = None) -> bytes
         raise EntryError(f"unknown audit entry kind {entry.kind!r}")
     if not isinstance(entry.data, Mapping):
         raise EntryError("audit entry data must be a JSON object")
-    body: dict[str, Any] = {
-        "v": ENTRY_VERSION,
-        "seq": seq,
-        "at": format_time(entry.at),
-        "kind": str(entry.kind),
-        "data": entry.data,
-    }
-    for name in CORRELATION_FIELDS:
-        value = getattr(entry, name)
+    ids = [getattr(entry, name) for name in CORRELATION_FIELDS]
+    for name, value in zip(CORRELATION_FIELDS, ids, strict=True):
         if value is not None and not isinstance(value, str):
             raise EntryError(f"{name} must be a string or None")
-        body[name] = value
+    if type(seq) is not int or not 0 <= seq <= MAX_SAFE_INTEGER:
+        raise EntryError(f"seq {seq!r} is not an integer in [0, 2**53]")
+    directive_id, station_id, message_id, signal_id = (_NULL if v is None else _encode_string(v) for v in ids)
     try:
-        return canonical_bytes(body, memo)
+        # The envelope's keys are fixed ASCII names, so their canonical order (RFC 8785: sorted) is written out as
+        # is; only `data` goes through the general encoder (tests/audit/test_entry_encoding.py checks both agree).
+        text = "".join(
+            (
+                '{"at":"',
+                format_time(entry.at),
+                '","data":',
+                canonical_text(entry.data, memo),
+                ',"directive_id":',
+                directive_id,
+                ',"kind":',
+                _encode_string(str(entry.kind)),
+                ',"message_id":',
+                message_id,
+                ',"seq":',
+                str(seq),
+                ',"signal_id":',
+                signal_id,
+                ',"station_id":',
+                station_id,
+                _VERSION_END,
+            )
+        )
+        return utf8(text)
     except CanonicalError as exc:
         raise EntryError(f"{entry.kind} entry data: {exc}") from exc
 
