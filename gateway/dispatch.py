@@ -28,6 +28,7 @@ from gateway.audit.entry import AuditEntry
 from gateway.audit.group import BatchAuditSink, GroupCommit
 from gateway.clock import Clock
 from gateway.fleet import Fleet
+from gateway.gcfreeze import frozen_during
 from gateway.interfaces import DirectiveEvent, DirectiveEventKind, Reply, ReplyKind, StationLink
 from gateway.model import (
     CommandOutcome,
@@ -185,7 +186,9 @@ class Dispatcher:
         )
         self._audit.later(created, schedule=False)
         await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
-        self._runs[directive.id] = asyncio.create_task(self._fanout(directive, number, stations, now))
+        self._runs[directive.id] = self._track(
+            directive.id, asyncio.create_task(frozen_during(self._fanout(directive, number, stations, now)))
+        )
         self._audit.schedule()
         return DirectiveRecord(number, directive, DirectiveState.RECEIVED, now, now)
 
@@ -223,10 +226,26 @@ class Dispatcher:
         )
         await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
         dropped = [o for o in self._outcomes(directive.id) if o.station_id not in stations]
-        self._runs[directive.id] = asyncio.create_task(
-            self._fanout(directive, previous.number, stations, previous.created, previous.directive, dropped)
+        self._runs[directive.id] = self._track(
+            directive.id,
+            asyncio.create_task(
+                frozen_during(
+                    self._fanout(directive, previous.number, stations, previous.created, previous.directive, dropped)
+                )
+            ),
         )
         return DirectiveRecord(previous.number, directive, DirectiveState.RECEIVED, previous.created, now)
+
+    def _track(self, directive_id: str, run: asyncio.Task[list[StationOutcome]]) -> asyncio.Task[list[StationOutcome]]:
+        """Keep a fan-out while it runs, and after it if it failed (wait() raises its error); one that finished is
+        forgotten, with its outcome list (its outcomes are in the store): kept, they added up with every directive."""
+
+        def forget(task: asyncio.Task[list[StationOutcome]]) -> None:
+            if self._runs.get(directive_id) is task and not task.cancelled() and task.exception() is None:
+                del self._runs[directive_id]
+
+        run.add_done_callback(forget)
+        return run
 
     async def wait(self, directive_id: str) -> list[StationOutcome]:
         """Outcomes once the fan-out of `directive_id` has finished."""

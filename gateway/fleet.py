@@ -80,7 +80,7 @@ def energy_between(meters: Mapping[int, list[EnergyPoint]], start: datetime, end
     return EnergySpan(total, register, covered) if found else None
 
 
-@dataclass
+@dataclass(slots=True)
 class StationState:
     id: str
     groups: frozenset[str]

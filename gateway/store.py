@@ -94,6 +94,10 @@ class Store:
         self._generation = 0
         self._stacking: tuple[int, tuple[DirectiveRecord, ...]] | None = None
         self._clears: tuple[int, tuple[tuple[str, str, datetime], ...]] | None = None
+        #: Per station, the outcome saved last (of whichever directive) with its stored JSON: reading a fan-out's
+        #: outcomes back right after it (Dispatcher.wait, the API) reuses them instead of decoding every row again.
+        #: Replaced station by station as the next fan-out saves, so the old ones are freed a few at a time.
+        self._saved: dict[str, tuple[str, str, StationOutcome]] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -240,7 +244,8 @@ class Store:
 
     def save_outcomes(self, outcomes: Sequence[StationOutcome], at: datetime) -> None:
         """Upsert per-station outcomes in one transaction."""
-        rows = [(o.directive_id, o.station_id, o.status.value, o.model_dump_json(), at.isoformat()) for o in outcomes]
+        when = at.isoformat()
+        rows = [(o.directive_id, o.station_id, o.status.value, o.model_dump_json(), when) for o in outcomes]
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO outcomes(directive_id, station_id, status, body, updated) VALUES (?, ?, ?, ?, ?) "
@@ -248,12 +253,30 @@ class Store:
                 "updated=excluded.updated",
                 rows,
             )
+        for o, row in zip(outcomes, rows, strict=True):
+            self._saved[o.station_id] = (o.directive_id, row[3], o)
 
     def outcomes(self, directive_id: str) -> list[StationOutcome]:
+        """A directive's outcomes by station id; rows still holding exactly what this store saved last for that
+        station and directive come back as the saved objects (equal JSON, so an equal decoding), the rest are
+        decoded."""
         rows = self._db.execute(
-            "SELECT body FROM outcomes WHERE directive_id=? ORDER BY station_id", (directive_id,)
+            "SELECT station_id, body FROM outcomes WHERE directive_id=? ORDER BY station_id", (directive_id,)
         ).fetchall()
-        return [StationOutcome.model_validate_json(r[0]) for r in rows]
+        saved = self._saved
+        return [
+            hit[2]
+            if (hit := saved.get(sid)) is not None and hit[0] == directive_id and hit[1] == body
+            else StationOutcome.model_validate_json(body)
+            for sid, body in rows
+        ]
+
+    def outcome_counts(self, directive_id: str) -> dict[str, int]:
+        """Stations per outcome status of a directive, without decoding the outcomes (the dashboard's row)."""
+        rows = self._db.execute(
+            "SELECT status, count(*) FROM outcomes WHERE directive_id=? GROUP BY status", (directive_id,)
+        ).fetchall()
+        return dict(rows)
 
     def station_outcomes(self, station_id: str, statuses: Iterable[str]) -> list[StationOutcome]:
         wanted = list(statuses)

@@ -14,7 +14,16 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_SAFE_INTEGER", "CanonicalError", "canonical_bytes", "format_number", "parse_json"]
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "CanonicalError",
+    "Memo",
+    "canonical_bytes",
+    "canonical_text",
+    "format_number",
+    "parse_json",
+    "utf8",
+]
 
 MAX_SAFE_INTEGER = 2**53
 
@@ -62,34 +71,32 @@ def _utf16_order(item: tuple[str, Any]) -> bytes:
     return item[0].encode("utf-16-be", "surrogatepass")
 
 
-def _encode(value: Any, out: list[str]) -> None:
+#: Containers met in one batch, by identity, with their canonical text once met twice; each entry holds its object,
+#: so no id is reused while the memo lives.
+Memo = dict[int, tuple[Any, str | None]]
+
+
+def _encode(value: Any, out: list[str], memo: Memo | None = None) -> None:
     """Append the canonical text of ``value``; exact built-in types first, as they are the hot path."""
     kind = type(value)
     if kind is str:
         out.append(_encode_string(value))
-    elif kind is dict:
-        ascii_keys = True
-        for key in value:
-            if type(key) is not str and not isinstance(key, str):
-                raise CanonicalError(f"object key {key!r} is not a string")
-            ascii_keys = ascii_keys and key.isascii()
-        # Code point order equals UTF-16 code unit order for ASCII; otherwise sort as RFC 8785 says.
-        items = sorted(value.items()) if ascii_keys else sorted(value.items(), key=_utf16_order)
-        separator = "{"
-        for key, item in items:
-            out.append(separator)
-            out.append(_encode_string(key))
-            out.append(":")
-            _encode(item, out)
-            separator = ","
-        out.append("}" if items else "{}")
-    elif kind is list or kind is tuple:
-        separator = "["
-        for item in value:
-            out.append(separator)
-            _encode(item, out)
-            separator = ","
-        out.append("]" if value else "[]")
+    elif kind is dict or kind is list:
+        if memo is None:
+            (_encode_dict if kind is dict else _encode_list)(value, out, None)
+            return
+        hit = memo.get(id(value))
+        if hit is None:  # first seen: remembered, but its text is kept only once it is met again
+            memo[id(value)] = (value, None)
+            (_encode_dict if kind is dict else _encode_list)(value, out, memo)
+        elif hit[1] is None:
+            start = len(out)
+            (_encode_dict if kind is dict else _encode_list)(value, out, memo)
+            memo[id(value)] = (value, "".join(out[start:]))
+        else:
+            out.append(hit[1])
+    elif kind is tuple:
+        _encode_list(value, out, memo)
     elif kind is int:
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             raise CanonicalError(f"integer {value} is outside +/-2**53 and would lose precision")
@@ -105,9 +112,9 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, str):  # subclasses, e.g. StrEnum
         out.append(_encode_string(str(value)))
     elif isinstance(value, Mapping):
-        _encode(dict(value), out)
+        _encode_dict(dict(value), out, memo)
     elif isinstance(value, list | tuple):
-        _encode(list(value), out)
+        _encode_list(list(value), out, memo)
     elif isinstance(value, int):
         _encode(int(value), out)
     elif isinstance(value, float):
@@ -116,12 +123,53 @@ def _encode(value: Any, out: list[str]) -> None:
         raise CanonicalError(f"{type(value).__name__} is not a JSON type")
 
 
-def canonical_bytes(value: Any) -> bytes:
-    """Return the canonical UTF-8 JSON of ``value`` (dicts, lists, str, int, float, bool, None)."""
+def _encode_dict(value: dict[Any, Any], out: list[str], memo: Memo | None) -> None:
+    ascii_keys = True
+    for key in value:
+        if type(key) is not str and not isinstance(key, str):
+            raise CanonicalError(f"object key {key!r} is not a string")
+        ascii_keys = ascii_keys and key.isascii()
+    # Code point order equals UTF-16 code unit order for ASCII; otherwise sort as RFC 8785 says.
+    items = sorted(value.items()) if ascii_keys else sorted(value.items(), key=_utf16_order)
+    separator = "{"
+    for key, item in items:
+        out.append(separator)
+        out.append(_encode_string(key))
+        out.append(":")
+        _encode(item, out, memo)
+        separator = ","
+    out.append("}" if items else "{}")
+
+
+def _encode_list(value: list[Any] | tuple[Any, ...], out: list[str], memo: Memo | None) -> None:
+    separator = "["
+    for item in value:
+        out.append(separator)
+        _encode(item, out, memo)
+        separator = ","
+    out.append("]" if value else "[]")
+
+
+def canonical_bytes(value: Any, memo: Memo | None = None) -> bytes:
+    """Return the canonical UTF-8 JSON of ``value`` (dicts, lists, str, int, float, bool, None).
+
+    Values encoded one after another (an audit write) often share parts, e.g. the payload every station of a
+    fan-out gets: with a ``memo`` kept over the batch (and the values left unchanged meanwhile) a dict or list met
+    again is not encoded again."""
+    return utf8(canonical_text(value, memo))
+
+
+def canonical_text(value: Any, memo: Memo | None = None) -> str:
+    """The canonical JSON of ``value`` before UTF-8 encoding (``utf8``), to be placed inside a larger text."""
     out: list[str] = []
-    _encode(value, out)
+    _encode(value, out, memo)
+    return "".join(out)
+
+
+def utf8(text: str) -> bytes:
+    """``text`` as UTF-8; CanonicalError for a lone surrogate."""
     try:
-        return "".join(out).encode("utf-8")
+        return text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise CanonicalError("string holds a lone surrogate, which UTF-8 cannot carry") from exc
 

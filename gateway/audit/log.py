@@ -21,6 +21,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from gateway.audit.canonical import Memo
 from gateway.audit.checkpoint import Checkpoint, Signer
 from gateway.audit.entry import AuditEntry, StoredEntry, decode_entry, encode_entry, format_time
 from gateway.audit.merkle import Frontier, leaf_hash
@@ -210,9 +211,10 @@ class AuditLog:
         with self._lock, self._transaction():
             first = self._frontier.size
             rows = []
+            memo: Memo = {}  # the entries of one write often share parts (a fan-out's payload): encoded once
             for offset, entry in enumerate(entries):
                 seq = first + offset
-                body = encode_entry(seq, entry)
+                body = encode_entry(seq, entry, memo)
                 leaf = leaf_hash(body)
                 self._frontier.append(leaf)
                 rows.append(

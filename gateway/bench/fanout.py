@@ -100,12 +100,11 @@ def _measure(
     args += [a for f in fleets for a in ("--fleet", f)]
     if data_dir is not None:
         args += ["--dir", str(data_dir / kind)]
-    module = "gateway.bench.servers"
     if profile is not None and kind == "gateway":
-        args, module = ["-o", str(profile), "-m", module, *args], "cProfile"
+        args += ["--profile", str(profile)]
     figures = Figures(kind)
     print(f"{kind}: starting, then connecting {stations} stations", flush=True)
-    server = Child(kind, module, args)
+    server = Child(kind, "gateway.bench.servers", args)
     sims: list[Child] = []
     try:
         hello = server.read(120)
@@ -195,7 +194,7 @@ def register_bench(bench_subparsers: argparse._SubParsersAction[argparse.Argumen
     p.add_argument("--timeout", type=float, default=300.0, help="bound on connecting and on each round (s)")
     p.add_argument("--only", choices=KINDS, action="append", help="measure only this CSMS (repeatable)")
     p.add_argument("--dir", type=Path, help="keep the gateway's SQLite file here (default: a temporary directory)")
-    p.add_argument("--profile", type=Path, help="run the gateway under cProfile and write its stats here")
+    p.add_argument("--profile", type=Path, help="profile the gateway's rounds with cProfile and write the stats here")
     p.set_defaults(handler=_bench)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import gc
 import tempfile
 import time
@@ -133,11 +134,15 @@ async def _ready(server: BenchServer, count: int, timeout: float) -> None:
     say(ready_at=ready_at, ready=server.ready_count(), rss_kib=rss_kib())
 
 
-async def _round(server: BenchServer, number: int) -> None:
+async def _round(server: BenchServer, number: int, profiler: cProfile.Profile | None) -> None:
     server.prepare(number)
     cpu = cpu_seconds()
     t0 = time.monotonic()
+    if profiler is not None:
+        profiler.enable()
     sent, accepted = await server.fan_out(number)
+    if profiler is not None:
+        profiler.disable()
     done = time.monotonic()
     say(t0=t0, done=done, cpu_s=cpu_seconds() - cpu, commands=sent, accepted=accepted)
 
@@ -151,17 +156,20 @@ async def _main(args: argparse.Namespace, data_dir: Path) -> None:
         server = _Baseline((NaiveCsms if args.kind == "naive" else FloorCsms)(args.heartbeat, start))
     gc.collect()
     say(port=await server.begin(), rss_kib=rss_kib())
+    profiler = None if args.profile is None else cProfile.Profile()
     try:
         async for line in commands():
             verb, *rest = line.split()
             if verb == "ready":
                 await _ready(server, int(rest[0]), float(rest[1]))
             elif verb == "round":
-                await _round(server, int(rest[0]))
+                await _round(server, int(rest[0]), profiler)
             else:
                 say(error=f"unknown command {line!r}")
     finally:
         await server.stop()
+        if profiler is not None:
+            profiler.dump_stats(args.profile)
 
 
 def main() -> None:
@@ -171,6 +179,7 @@ def main() -> None:
     parser.add_argument("--heartbeat", type=int, default=60)
     parser.add_argument("--start", required=True, help="start of every round's directive (ISO 8601)")
     parser.add_argument("--dir", type=Path, help="the gateway's data directory (default: a temporary one)")
+    parser.add_argument("--profile", type=Path, help="profile the rounds (warm-up included) with cProfile, stats here")
     args = parser.parse_args()
     try:
         if args.dir is not None:

@@ -238,9 +238,7 @@ class EventHub:
         }
 
     def _directive_row(self, record: DirectiveRecord) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for o in self._store.outcomes(record.directive.id):
-            counts[o.status.value] = counts.get(o.status.value, 0) + 1
+        counts = self._store.outcome_counts(record.directive.id)
         d = record.directive
         return {
             "id": d.id,

@@ -75,13 +75,17 @@ class StationConnection:
             if self._closed:
                 return Reply(ReplyKind.OFFLINE, description="station disconnected")
             message_id = message_id or str(uuid.uuid4())
-            future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[Reply] = loop.create_future()
             self._pending = (message_id, action, future)
             try:
                 await self.ws.send(frames.serialize(Call(message_id, action, payload)))
-                return await asyncio.wait_for(future, timeout)
-            except TimeoutError:
-                return Reply(ReplyKind.TIMEOUT, message_id, description=f"no answer within {timeout:g} s")
+                # A timer that answers for the station, rather than wait_for's extra future and callbacks per call.
+                expiry = loop.call_later(timeout, _time_out, future, message_id, timeout)
+                try:
+                    return await future
+                finally:
+                    expiry.cancel()
             except ConnectionClosed:
                 return Reply(ReplyKind.OFFLINE, message_id, description="station disconnected")
             finally:
@@ -214,3 +218,8 @@ class StationConnection:
             future.set_result(Reply(ReplyKind.ERROR, message_id, error_code=exc.code, description=exc.description))
             return
         future.set_result(Reply(ReplyKind.RESULT, message_id, payload=frame.payload))
+
+
+def _time_out(future: asyncio.Future[Reply], message_id: str, timeout: float) -> None:
+    if not future.done():
+        future.set_result(Reply(ReplyKind.TIMEOUT, message_id, description=f"no answer within {timeout:g} s"))

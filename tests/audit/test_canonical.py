@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from gateway.audit.canonical import (
     MAX_SAFE_INTEGER,
     CanonicalError,
+    Memo,
     canonical_bytes,
     format_number,
     parse_json,
@@ -157,3 +158,25 @@ def test_subclasses_of_json_types_encode_as_their_base() -> None:
         HIGH = 3
 
     assert canonical_bytes({Colour.RED: [Colour.RED, Level.HIGH, (1, 2)]}) == b'{"red":["red",3,[1,2]]}'
+
+
+@given(st.lists(json_values, max_size=4), st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), max_size=6))
+def test_a_batch_memo_of_shared_parts_changes_no_encoding(parts: list[Any], picks: list[tuple[int, int]]) -> None:
+    """Values of one batch that share dicts and lists (one object in several places, as a fan-out's payload is in
+    every command.sent) encode exactly as they do one by one."""
+    if not parts:
+        return
+    values = [
+        {"a": parts[i % len(parts)], "b": [parts[j % len(parts)], {"c": parts[i % len(parts)]}]} for i, j in picks
+    ]
+    memo: Memo = {}
+    assert [canonical_bytes(v, memo) for v in values] == [canonical_bytes(v) for v in values]
+
+
+def test_a_batch_memo_refuses_what_it_would_refuse_alone() -> None:
+    memo: Memo = {}
+    shared = {"x": [1.5, "y"]}
+    assert canonical_bytes({"p": shared}, memo) == b'{"p":{"x":[1.5,"y"]}}'
+    with pytest.raises(CanonicalError):
+        canonical_bytes({"p": shared, "bad": float("nan")}, memo)
+    assert canonical_bytes([shared, shared], memo) == b'[{"x":[1.5,"y"]},{"x":[1.5,"y"]}]'

@@ -1,0 +1,72 @@
+"""Store.outcomes reuses what it saved last instead of decoding it again, and never returns a stale outcome: a row
+changed since (by another writer) is read from the file."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.demo import SAMPLE_DIRECTIVE
+from gateway.model import CommandOutcome, Directive, DirectiveState, OutcomeStatus, StationOutcome
+from gateway.store import Store
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def _outcome(directive_id: str, station_id: str, status: OutcomeStatus) -> StationOutcome:
+    command = CommandOutcome(
+        action="SetDERControl", message_id=f"m-{station_id}", controls=["freq_droop"], status=status
+    )
+    return StationOutcome(
+        directive_id=directive_id, station_id=station_id, status=status, commands=[command], updated=NOW
+    )
+
+
+def _store(tmp_path: Path, *ids: str) -> Store:
+    store = Store(tmp_path / "state.db")
+    for did in ids:
+        store.add_directive(Directive.model_validate({**SAMPLE_DIRECTIVE, "id": did}), DirectiveState.RECEIVED, NOW)
+    return store
+
+
+def test_outcomes_read_back_are_the_ones_saved(tmp_path: Path) -> None:
+    store = _store(tmp_path, "d1")
+    saved = [_outcome("d1", "S2", OutcomeStatus.ACCEPTED), _outcome("d1", "S1", OutcomeStatus.REJECTED)]
+    store.save_outcomes(saved, NOW)
+    read = store.outcomes("d1")
+    assert read == sorted(saved, key=lambda o: o.station_id)
+    decoded = [StationOutcome.model_validate_json(o.model_dump_json()) for o in read]
+    assert read == decoded
+
+
+def test_a_row_changed_by_another_writer_is_read_from_the_file(tmp_path: Path) -> None:
+    store = _store(tmp_path, "d1")
+    store.save_outcomes([_outcome("d1", "S1", OutcomeStatus.PENDING), _outcome("d1", "S2", OutcomeStatus.PENDING)], NOW)
+    changed = _outcome("d1", "S1", OutcomeStatus.ACCEPTED)
+    with contextlib.closing(sqlite3.connect(store.path)) as other, other:
+        other.execute(
+            "UPDATE outcomes SET status=?, body=? WHERE directive_id='d1' AND station_id='S1'",
+            (changed.status.value, changed.model_dump_json()),
+        )
+    assert [o.status for o in store.outcomes("d1")] == [OutcomeStatus.ACCEPTED, OutcomeStatus.PENDING]
+
+
+def test_outcomes_of_an_earlier_directive_are_decoded_alike(tmp_path: Path) -> None:
+    store = _store(tmp_path, "d1", "d2")
+    first = [_outcome("d1", "S1", OutcomeStatus.ACCEPTED)]
+    store.save_outcomes(first, NOW)
+    store.save_outcomes([_outcome("d2", "S1", OutcomeStatus.REJECTED)], NOW)  # replaces S1's kept outcome
+    assert store.outcomes("d1") == first
+    assert store.outcomes("d1")[0] is not first[0]
+    assert [o.status for o in store.outcomes("d2")] == [OutcomeStatus.REJECTED]
+
+
+def test_outcome_counts_count_stations_per_stored_status(tmp_path: Path) -> None:
+    store = _store(tmp_path, "d1")
+    statuses = [OutcomeStatus.ACCEPTED, OutcomeStatus.ACCEPTED, OutcomeStatus.PARTIAL, OutcomeStatus.OFFLINE]
+    store.save_outcomes([_outcome("d1", f"S{i}", s) for i, s in enumerate(statuses)], NOW)
+    expected = {OutcomeStatus.ACCEPTED.value: 2, OutcomeStatus.PARTIAL.value: 1, OutcomeStatus.OFFLINE.value: 1}
+    assert store.outcome_counts("d1") == expected
+    assert store.outcome_counts("d2") == {}
