@@ -15,7 +15,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities, StationOutcome
@@ -92,7 +92,7 @@ class Store:
         self._db.executescript(_SCHEMA)
         #: Bumped by every write to directives or pending clears: the snapshots below are valid for one value.
         self._generation = 0
-        self._stacking: tuple[int, tuple[DirectiveRecord, ...]] | None = None
+        self._stacking: tuple[tuple[int, timedelta], datetime, tuple[DirectiveRecord, ...]] | None = None
         self._clears: tuple[int, tuple[tuple[str, str, datetime], ...]] | None = None
 
     def close(self) -> None:
@@ -196,16 +196,21 @@ class Store:
         args.append(limit)
         return [_directive_record(r) for r in self._db.execute(sql, args)]
 
-    def stacking_directives(self) -> tuple[DirectiveRecord, ...]:
-        """The directives that can share stations' stack levels (gateway.stacks), in number order: every live one,
-        and every ended one last updated at or after the earliest live one was received. One that ended before that
-        was gone before any live directive reached a station, so it shares no level with them; with nothing live,
-        nothing ended matters. Read once per change of the directives and kept, so the fan-outs and reconnects in
-        between share one snapshot instead of reading and parsing every stored directive each.
+    def stacking_directives(self, now: datetime, reach: timedelta = timedelta(0)) -> tuple[DirectiveRecord, ...]:
+        """The directives that can share stations' stack levels (gateway.stacks), in number order.
+
+        An ended directive's profile may be held `reach` past its last update (a restore ramp, a randomized end or
+        clear). Every live one is needed, and every ended one still within its reach at `now` (its ramp may still
+        run, and goes out at its level); then every ended one whose reach extends to the receipt of one already
+        needed (it was held together with it, so it decided its level), again until none is added. Anything else
+        shares no level with them, so placing these gives each of them the level placing every stored directive
+        gives (tests/test_stacks_store.py). Read once per change of the directives and kept (a later `now` needs
+        a subset of it), so the fan-outs and reconnects in between share one snapshot instead of reading and
+        parsing every stored directive each.
         """
         cached = self._stacking
-        if cached is not None and cached[0] == self._generation:
-            return cached[1]
+        if cached is not None and cached[0] == (self._generation, reach) and cached[1] <= now:
+            return cached[2]
         generation = self._generation
         rows = self._db.execute(
             "SELECT number, body, state, created, updated FROM directives "
@@ -213,23 +218,33 @@ class Store:
             _LIVE,
         ).fetchall()
         records = [_directive_record(r) for r in rows]
-        if records:
-            horizon = min(r.created for r in records)
-            # Times are compared parsed (not as text): a stored offset other than UTC still orders right.
-            ended = self._db.execute(
-                f"SELECT number, updated FROM directives WHERE state IN ({','.join('?' * len(_ENDED))})", _ENDED
+        # Times are compared parsed (not as text): a stored offset other than UTC still orders right.
+        ended = [
+            (n, datetime.fromisoformat(created), datetime.fromisoformat(updated) + reach)
+            for n, created, updated in self._db.execute(
+                f"SELECT number, created, updated FROM directives WHERE state IN ({','.join('?' * len(_ENDED))})",
+                _ENDED,
             )
-            numbers = [n for n, updated in ended if datetime.fromisoformat(updated) >= horizon]
-            for i in range(0, len(numbers), _CHUNK):
-                chunk = numbers[i : i + _CHUNK]
-                rows = self._db.execute(
-                    "SELECT number, body, state, created, updated FROM directives "
-                    f"WHERE number IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                records.extend(_directive_record(r) for r in rows)
+        ]
+        needed = {n for n, _, until in ended if until >= now}
+        horizon = min([r.created for r in records] + [c for n, c, _ in ended if n in needed], default=None)
+        while horizon is not None:
+            more = {n for n, _, until in ended if until >= horizon} - needed
+            if not more:
+                break
+            needed |= more
+            horizon = min([horizon] + [c for n, c, _ in ended if n in more])
+        numbers = sorted(needed)
+        for i in range(0, len(numbers), _CHUNK):
+            chunk = numbers[i : i + _CHUNK]
+            rows = self._db.execute(
+                "SELECT number, body, state, created, updated FROM directives "
+                f"WHERE number IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            records.extend(_directive_record(r) for r in rows)
         snapshot = tuple(sorted(records, key=lambda r: r.number))
-        self._stacking = (generation, snapshot)
+        self._stacking = ((generation, reach), now, snapshot)
         return snapshot
 
     def directive_counts(self) -> dict[str, int]:

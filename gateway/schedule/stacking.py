@@ -53,13 +53,22 @@ class Entry:
     preferred: int
     gone: datetime | None = None
     bounded: bool = True
+    #: How long past its end (or cancel) the station may still hold the profile as its restore ramp
+    #: (gateway/schedule/restore.py `ramp_reach`): the profile keeps its level, so the level stays taken.
+    ramp: timedelta = timedelta(0)
 
     @property
     def held_until(self) -> datetime | None:
-        """When the station stops needing the profile: its window ends or it was cancelled (None: never)."""
+        """When the station stops needing the profile: its window ends or it was cancelled, plus its ramp (None:
+        never)."""
         if self.end is None:
-            return self.gone
-        return self.end if self.gone is None else min(self.end, self.gone)
+            return None if self.gone is None else self.gone + self.ramp
+        return (self.end if self.gone is None else min(self.end, self.gone)) + self.ramp
+
+    @property
+    def reach(self) -> datetime | None:
+        """The end of its window extended by its ramp: how long it can be in force at its level (None: open)."""
+        return None if self.end is None else self.end + self.ramp
 
     def rank(self) -> tuple[int, int]:
         """Arbitration order: lower is better (best priority, then most recent)."""
@@ -72,7 +81,8 @@ def _overlap(a_from: datetime | None, a_to: datetime | None, b_from: datetime | 
 
 
 def _windows_overlap(a: Entry, b: Entry) -> bool:
-    return _overlap(a.start, a.end, b.start, b.end)
+    """Whether the two can be in force at one instant (a ramp counts as its curtailment, with its rank)."""
+    return _overlap(a.start, a.reach, b.start, b.reach)
 
 
 def _validity_overlap(a: Entry, b: Entry) -> bool:
