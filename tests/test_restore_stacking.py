@@ -146,3 +146,35 @@ async def test_a_lower_priority_lower_limit_arriving_during_a_ramp_holds_the_sta
             assert applied[0] <= 2000, sid  # still curtailed: the ramp only ever lowers
             assert applied == sorted(applied), sid  # rising, staggered
             assert applied[-1] >= 5000 * 0.97, sid  # the ramp lapsed: the 5 kW limit governs
+
+
+async def test_a_cancelled_curtailment_ramps_at_the_level_the_station_holds_it_at(tmp_path: Path) -> None:
+    """Two overlapping directives of one priority: the more recent sits one level above the older. Both are
+    cancelled, the older first (the newer, of its priority, still limits: no ramp) and then the newer, with nothing
+    live left. Its ramp replaces its profile by id and must go out at the level the station holds it at: before,
+    with nothing live, placement was skipped and the ramp went out at the band level, moving the profile."""
+    clock, adapter = ManualClock(T0), RecordingAdapter()
+    async with (
+        gateway_at(_config(tmp_path), clock, adapter) as gw,
+        stations(gw, ["B201"], OcppVersion.V201) as b,
+        stations(gw, ["C16"], OcppVersion.V16) as c,
+    ):
+        sims = {**b, **c}
+        await gw.submit(_limit("old", 4000, T0, 3600, 5))
+        await gw.outcomes("old")
+        await gw.submit(_limit("cut", 2000, T0, 1800, 5))
+        await gw.outcomes("cut")
+        cut, old = _profile(gw, "cut"), _profile(gw, "old")
+        held_at = {sid: _levels(sim)[cut] for sid, sim in sims.items()}
+        assert all(held_at[sid] > _levels(sim)[old] for sid, sim in sims.items())  # the more recent above
+        clock.set(T0 + timedelta(seconds=300))
+        await gw.dispatcher.cancel("old")
+        await _settle(gw)
+        clock.set(T0 + timedelta(seconds=310))
+        await gw.dispatcher.cancel("cut")
+        await _settle(gw)
+        for sid, sim in sims.items():
+            (ramp,) = [p for p in sim.profiles.profiles if p.profile_id == cut]
+            assert len(ramp.schedules()[0]["chargingSchedulePeriod"]) > 2, sid  # its ramp
+            assert ramp.stack_level == held_at[sid], sid  # at the level it was held at: replaced in place
+            assert _applied(sim, clock.now()) == 2000, sid  # still curtailed when the ramp begins
