@@ -7,8 +7,11 @@ by one that steps up along its own restore plan, so a fleet never steps back at 
   own clock at the end.
 - A removal (cancel, a randomized cancel's owed clear, a station dropped by a change, a station that comes back
   holding a cancelled curtailment) replaces the profile with a ramp starting then, instead of clearing it.
-- A directive that reaches stations after their ramps were planned has them planned again (or withdrawn), since a
-  ramp at its curtailment's stack level could overrule the newcomer's profile.
+- Each ramp is capped by the limit in force among the other directives at each of its steps
+  (gateway/schedule/restore_cap.py): it sits at its curtailment's stack level and may only lower what governs. A
+  directive that reaches stations after their ramps were planned has them planned again (or withdrawn) with it.
+- A ramp's stack level is reserved until the longest it can last (gateway/stacks.py), so it goes out at the level
+  the station holds the curtailment at and no later profile shares that level while it runs.
 The plans are pure (gateway/schedule/restore.py, mappings/restore_profiles.py); this module picks their inputs and
 sends the results through the dispatcher's recorded sends (command.sent / station.answer), plus one
 `restore.planned` audit entry per directive, trigger and pace.

@@ -24,6 +24,10 @@ one and is listed `unordered` (both profiles are held, but where their windows o
 wrong one). When every level is taken, the entry is deferred: sent when a level frees (`place`). Only an entry
 that never finds a free level before it ends gets None.
 
+A limit profile may run on past its end (or cancel) as its restore ramp, replaced in place at the same level
+(gateway/restorer.py): `Entry.ramp` extends how long it is held and valid, and its window for the arbitration
+order, so no later profile shares its level while the ramp may run and the ramp keeps its curtailment's rank.
+
 Pure: no I/O, no clock. Defaults are not placed here: they sit at level 0, below every time-bounded profile.
 """
 
