@@ -77,7 +77,9 @@ class Stacks:
                 if not ended:
                     self._defaults.append((r, frozenset(resolve(r.directive))))
                 continue
-            gone = r.updated if ended and r.state is not DirectiveState.COMPLETED else None
+            # A completed one lasted its own (randomized) window; any other ended one went when it was last updated.
+            completed = r.state is DirectiveState.COMPLETED and r.directive.end(r.created) is not None
+            gone = r.updated if ended and not completed else None
             self._known.append(_Known(r, frozenset(resolve(r.directive)), gone))
         self._defaults.sort(key=lambda d: (d[0].directive.priority, -d[0].number))
         self._restore = restore
