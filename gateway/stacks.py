@@ -20,7 +20,7 @@ from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabil
 from gateway.restorer import DEFAULT_PERIODS, RestoreSettings
 from gateway.schedule import station_directive
 from gateway.schedule.restore import LONGEST_REACH, pace, ramp_reach
-from gateway.schedule.stacking import Entry, place
+from gateway.schedule.stacking import Entry, place, relevant
 from gateway.store import DirectiveRecord, Store
 from mappings import MappingResult, OcppCommand, map_directive
 from mappings.decisions import STACK_LEVEL_CEILING
@@ -65,9 +65,11 @@ class Stacks:
         resolve: Callable[[Directive], Iterable[str]],
         owed: Mapping[tuple[str, str], datetime] = {},
         restore: RestoreSettings | None = None,
+        now: datetime | None = None,
     ) -> None:
         """`records`: the directives to place (`Store.stacking_directives` narrows them); `restore`: the pace of
-        restore ramps (None: limits are not ramped, a profile holds its level until its end)."""
+        restore ramps (None: limits are not ramped, a profile holds its level until its end); `now`: place per
+        station only what matters then (`stacking.relevant`; None: everything)."""
         self._known: list[_Known] = []
         #: Defaults in force (best first), whose pace a restore ramp may take.
         self._defaults: list[tuple[DirectiveRecord, frozenset[str]]] = []
@@ -83,6 +85,7 @@ class Stacks:
             self._known.append(_Known(r, frozenset(resolve(r.directive)), gone))
         self._defaults.sort(key=lambda d: (d[0].directive.priority, -d[0].number))
         self._restore = restore
+        self._now = now
         self._owed = owed
         self._mapped: dict[tuple[int, StationCapabilities, str | None], MappingResult] = {}
         #: Placements by (station id or None when nothing is randomized, caps, directive numbers and default numbers
@@ -100,7 +103,7 @@ class Stacks:
     ) -> Stacks:
         owed = {(did, sid): due for did, sid, due in store.pending_clears()}
         reach = LONGEST_REACH if restore is not None else timedelta(0)
-        return cls(store.stacking_directives(now, reach), resolve, owed, restore)
+        return cls(store.stacking_directives(now, reach), resolve, owed, restore, now)
 
     def restack(
         self, station_id: str, caps: StationCapabilities, number: int, result: MappingResult, now: datetime
@@ -178,7 +181,10 @@ class Stacks:
         ceiling = caps.max_stack_level if caps.max_stack_level is not None else STACK_LEVEL_CEILING
         v16 = caps.version is OcppVersion.V16
         levels: Levels = {}
+        live = {str(k.record.number) for k in known if k.record.state in _LIVE}
         for purpose, entries in groups.items():
+            if self._now is not None:
+                entries = relevant(entries, live=live, now=self._now)
             placement = place(entries, ceiling=ceiling, replaces_on_level=v16)
             for number, level in placement.levels.items():
                 levels[(int(number), purpose)] = _Level(

@@ -64,6 +64,9 @@ def history(draw: st.DrawFn) -> tuple[list[tuple[Directive, datetime, DirectiveS
             raw["target"] = {"scope": "station", "ids": ids}
         state = draw(st.sampled_from(list(DirectiveState)))
         updated = at + timedelta(minutes=draw(st.integers(0, 300)))
+        end = Directive.model_validate(raw).end(at)
+        if state is DirectiveState.COMPLETED and end is not None:
+            updated = max(updated, end)  # completed once its window is over
         items.append((Directive.model_validate(raw), at, state, updated))
     clears = draw(
         st.lists(
@@ -102,7 +105,7 @@ def test_placement_from_the_narrowed_set_equals_placement_from_every_directive(
             # Every live one, and every ended one whose ramp may still run (its level is needed to send it).
             assert {r.number for r in every if r.state in LIVE or r.updated + REACH >= now} <= numbers
             owed = {(did, sid): due for did, sid, due in store.pending_clears()}
-            full, loaded = Stacks(every, resolve, owed, RESTORE), Stacks(narrowed, resolve, owed, RESTORE)
+            full, loaded = Stacks(every, resolve, owed, RESTORE), Stacks(narrowed, resolve, owed, RESTORE, now)
             for station in STATIONS:
                 for caps in CAPS:
                     placed, exact = loaded.levels(station, caps), full.levels(station, caps)

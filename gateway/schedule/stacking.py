@@ -33,7 +33,7 @@ Pure: no I/O, no clock. Defaults are not placed here: they sit at level 0, below
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -177,3 +177,24 @@ def place(entries: Iterable[Entry], *, ceiling: int, replaces_on_level: bool) ->
                 deferred[entry.key] = at
             break
     return Placement(levels, frozenset(unordered), deferred)
+
+
+def relevant(entries: Iterable[Entry], *, live: Collection[str], now: datetime) -> list[Entry]:
+    """The entries whose levels matter at `now` (the keys in `live`, and those the station may still hold: a ramp
+    may still go out at its level), and, repeatedly, those held until the receipt of one already included (they
+    decided its level). `place` gives the included ones the levels it gives them among all `entries`; the rest
+    never shared a level with them, so placing only these saves the work."""
+    pending = list(entries)
+    keep = [e for e in pending if e.key in live or (h := e.held_until) is None or h >= now]
+    kept = {e.key for e in keep}
+    pending = [e for e in pending if e.key not in kept]
+    horizon = min((e.sent for e in keep), default=None)
+    while horizon is not None and pending:
+        more = [e for e in pending if (h := e.held_until) is None or h >= horizon]
+        if not more:
+            break
+        keep += more
+        kept |= {e.key for e in more}
+        pending = [e for e in pending if e.key not in kept]
+        horizon = min(horizon, *(e.sent for e in more))
+    return keep

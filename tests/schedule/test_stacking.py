@@ -16,7 +16,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from gateway.schedule import Candidate, in_force
-from gateway.schedule.stacking import Entry, Placement, place
+from gateway.schedule.stacking import Entry, Placement, place, relevant
 from mappings.units import stack_level
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -198,6 +198,25 @@ def test_a_ramp_keeps_its_curtailments_level_and_rank(items: list[Entry], v16: b
         applied = max(covering, key=lambda e: levels[e.key]).key if covering else None
         best = min(covering, key=lambda e: e.rank()).key if covering else None
         assert applied == best, at
+
+
+@given(entries(ramps=True), st.booleans(), st.integers(1, 8), st.integers(0, 300), st.data())
+def test_placing_only_the_relevant_entries_gives_them_the_same_levels(
+    items: list[Entry], v16: bool, ceiling: int, minute: int, data: st.DataObject
+) -> None:
+    """What matters at a moment (live directives, profiles still held, ramps that may still run) and what decided
+    their levels gets the levels, deferrals and order flags placing everything gives."""
+    live = data.draw(st.sets(st.sampled_from([e.key for e in items])))
+    now = _minutes(minute)
+    kept = relevant(items, live=live, now=now)
+    keys = {e.key for e in kept}
+    assert live <= keys
+    assert {e.key for e in items if e.held_until is None or e.held_until >= now} <= keys
+    every = place(items, ceiling=ceiling, replaces_on_level=v16)
+    some = place(kept, ceiling=ceiling, replaces_on_level=v16)
+    assert some.levels == {k: every.levels[k] for k in keys}
+    assert some.deferred == {k: t for k, t in every.deferred.items() if k in keys}
+    assert some.unordered == every.unordered & keys
 
 
 def test_a_directive_after_a_curtailment_ended_keeps_off_its_ramps_level() -> None:
