@@ -12,6 +12,7 @@ them by id) to their placed levels. Reads the store and the fleet, sends nothing
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,9 +20,9 @@ from datetime import datetime, timedelta
 from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities
 from gateway.restorer import DEFAULT_PERIODS, RestoreSettings
 from gateway.schedule import station_directive
-from gateway.schedule.restore import LONGEST_REACH, pace, ramp_reach
+from gateway.schedule.restore import LONGEST_REACH, Pace, pace, ramp_reach
 from gateway.schedule.stacking import Entry, place, relevant
-from gateway.store import DirectiveRecord, Store
+from gateway.store import DirectiveRecord, Reach, Store
 from mappings import MappingResult, OcppCommand, map_directive
 from mappings.decisions import STACK_LEVEL_CEILING
 from mappings.restore_profiles import curtailed_limit_w
@@ -102,8 +103,10 @@ class Stacks:
         restore: RestoreSettings | None = None,
     ) -> Stacks:
         owed = {(did, sid): due for did, sid, due in store.pending_clears()}
-        reach = LONGEST_REACH if restore is not None else timedelta(0)
-        return cls(store.stacking_directives(now, reach), resolve, owed, restore, now)
+        if restore is None:
+            return cls(store.stacking_directives(now), resolve, owed, None, now)
+        records = store.stacking_directives(now, store_reach(restore), LONGEST_REACH)
+        return cls(records, resolve, owed, restore, now)
 
     def restack(
         self, station_id: str, caps: StationCapabilities, number: int, result: MappingResult, now: datetime
@@ -208,6 +211,35 @@ class Stacks:
             utility_spread=False,
         )
         return ramp_reach(paced, periods - 1)
+
+
+@functools.cache
+def store_reach(restore: RestoreSettings) -> Reach:
+    """How long past its last update (or owed clear) an ended directive may hold a stack level at any station: the
+    longest ramp any pace it may get can make (its own figures, else any live default's, else the configuration:
+    `gateway.schedule.restore.pace`), plus its randomized spread. At least what `Stacks` reserves for it at any
+    station, at most `LONGEST_REACH`. One function per settings, so the store's snapshot is kept across loads."""
+
+    def reach(record: DirectiveRecord, live: Sequence[DirectiveRecord]) -> timedelta:
+        d = record.directive
+        defaults = [r.directive for r in live if r.directive.is_default]
+        rate, delay = _own_rate(d), _own_delay(d)
+        rates = [rate] if rate is not None else [restore.ramp_pct_per_s, *filter(None, map(_own_rate, defaults))]
+        delays = [delay] if delay is not None else [restore.max_delay_s, *filter(None, map(_own_delay, defaults))]
+        longest = max(ramp_reach(Pace(r, "", x, ""), 1 << 30) for r in rates for x in delays)
+        return longest + timedelta(seconds=abs(d.randomize_start_s) + abs(d.randomize_duration_s))
+
+    return reach
+
+
+def _own_rate(d: Directive) -> float | None:
+    g = d.controls.gradients
+    return g.ramp_pct_per_s if g is not None and g.ramp_pct_per_s > 0 else None
+
+
+def _own_delay(d: Directive) -> float | None:
+    e = d.controls.enter_service
+    return e.random_delay_s if e is not None and e.random_delay_s else None
 
 
 class Waits:

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities
 from gateway.restorer import RestoreSettings
-from gateway.schedule.restore import Pace, ramp_reach
-from gateway.stacks import Stacks
+from gateway.schedule.restore import LONGEST_REACH, Pace, ramp_reach
+from gateway.stacks import Stacks, store_reach
 from gateway.store import Store
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -51,6 +51,11 @@ def history(draw: st.DrawFn) -> tuple[list[tuple[Directive, datetime, DirectiveS
     for i, minute in enumerate(received):
         at = T0 + timedelta(minutes=minute)
         raw: dict[str, Any] = {"id": f"d{i}", "controls": {"import_limit_w": 1000.0 * (i + 1)}}
+        if draw(st.integers(0, 5)) == 0:  # a utility's own (slower) restore pace, or a default's
+            raw["controls"]["gradients"] = {
+                "ramp_pct_per_s": draw(st.sampled_from([0.2, 2.0])),
+                "soft_start_pct_per_s": 0,
+            }
         if draw(st.integers(0, 9)) == 0:
             raw["is_default"] = True
         else:
@@ -99,11 +104,13 @@ def test_placement_from_the_narrowed_set_equals_placement_from_every_directive(
         try:
             fill(store, items, clears)
             every = store.directives(None, limit=100_000)
-            narrowed = store.stacking_directives(now, REACH)
+            narrowed = store.stacking_directives(now, store_reach(RESTORE), LONGEST_REACH)
             assert [r.number for r in narrowed] == sorted(r.number for r in narrowed)
             numbers = {r.number for r in narrowed}
-            # Every live one, and every ended one whose ramp may still run (its level is needed to send it).
-            assert {r.number for r in every if r.state in LIVE or r.updated + REACH >= now} <= numbers
+            assert {r.number for r in every if r.state in LIVE} <= numbers
+            # A fixed reach: every ended one still within it is needed too (its ramp's level).
+            fixed = store.stacking_directives(now, REACH)
+            assert {r.number for r in every if r.state in LIVE or r.updated + REACH >= now} <= {r.number for r in fixed}
             owed = {(did, sid): due for did, sid, due in store.pending_clears()}
             full, loaded = Stacks(every, resolve, owed, RESTORE), Stacks(narrowed, resolve, owed, RESTORE, now)
             for station in STATIONS:
@@ -162,5 +169,30 @@ def test_an_older_file_gains_the_state_index_on_open(tmp_path: Path) -> None:
             "EXPLAIN QUERY PLAN SELECT number FROM directives WHERE state IN ('received', 'active')"
         ).fetchall()
         assert any("directives_state" in str(row) for row in plan)
+    finally:
+        store.close()
+
+
+def test_an_ended_directive_with_a_slow_ramp_of_its_own_stays_in_the_snapshot(tmp_path: Path) -> None:
+    """A curtailment with its own slow restore pace (2030.5 setGradW 0.2 %/s: a 500 s ramp after up to 60 s of
+    delay) ended at 12:10: at 12:25 its ramp may still run, so it is still needed (its ramp goes out at its level,
+    and later profiles keep off that level), while at the configured pace (1 %/s) it would have lapsed by 12:15."""
+    store = Store(tmp_path / "gw.sqlite")
+    try:
+        slow = Directive.model_validate({"id": "slow", "start": T0.isoformat(), "duration_s": 600, "controls": {
+            "import_limit_w": 1000, "gradients": {"ramp_pct_per_s": 0.2, "soft_start_pct_per_s": 0}}})  # fmt: skip
+        plain = slow.model_copy(
+            update={"id": "plain", "controls": slow.controls.model_copy(update={"gradients": None})}
+        )
+        now = T0 + timedelta(minutes=15)
+        store.add_directive(plain, DirectiveState.ACTIVE, T0)
+        store.set_directive_state("plain", DirectiveState.COMPLETED, T0 + timedelta(minutes=10))
+        assert store.stacking_directives(now, store_reach(RESTORE), LONGEST_REACH) == ()  # its ramp has lapsed
+        store.add_directive(slow, DirectiveState.ACTIVE, T0)
+        store.set_directive_state("slow", DirectiveState.COMPLETED, T0 + timedelta(minutes=10))
+        needed = store.stacking_directives(now, store_reach(RESTORE), LONGEST_REACH)
+        assert [r.directive.id for r in needed] == ["plain", "slow"]  # and "plain", held beside it, decided its level
+        levels = Stacks.load(store, resolve, now, RESTORE).levels("S1", CAPS[0])
+        assert {number for number, _ in levels} == {1, 2}
     finally:
         store.close()
