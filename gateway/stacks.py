@@ -89,8 +89,8 @@ class Stacks:
         self._now = now
         self._owed = owed
         self._mapped: dict[tuple[int, StationCapabilities, str | None], MappingResult] = {}
-        #: Placements by (station id or None when nothing is randomized, caps, directive numbers and default numbers
-        #: at the station):
+        #: Placements by (station id or None when nothing is randomized and no clear is owed to it, caps, directive
+        #: numbers and default numbers at the station):
         #: stations with the same directives and capabilities share one.
         self._levels: dict[tuple[str | None, StationCapabilities, tuple[int, ...], tuple[int, ...]], Levels] = {}
 
@@ -142,8 +142,10 @@ class Stacks:
         """Placed levels of the profiles of the directives known at this station."""
         known = [k for k in self._known if station_id in k.stations]
         randomized = any(k.record.directive.randomize_start_s or k.record.directive.randomize_duration_s for k in known)
+        owes = any((k.record.directive.id, station_id) in self._owed for k in known)  # its own clear times
         defaults = tuple(r.number for r, stations in self._defaults if station_id in stations)  # their ramp pace
-        key = (station_id if randomized else None, caps, tuple(k.record.number for k in known), defaults)
+        alone = station_id if randomized or owes else None
+        key = (alone, caps, tuple(k.record.number for k in known), defaults)
         cached = self._levels.get(key)
         if cached is not None:
             return cached

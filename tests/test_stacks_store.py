@@ -19,7 +19,7 @@ from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabil
 from gateway.restorer import RestoreSettings
 from gateway.schedule.restore import LONGEST_REACH, Pace, ramp_reach
 from gateway.stacks import Stacks, store_reach
-from gateway.store import Store
+from gateway.store import DirectiveRecord, Store
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
 STATIONS = ("S1", "S2", "S3")
@@ -196,3 +196,19 @@ def test_an_ended_directive_with_a_slow_ramp_of_its_own_stays_in_the_snapshot(tm
         assert {number for number, _ in levels} == {1, 2}
     finally:
         store.close()
+
+
+def test_a_station_owed_a_clear_does_not_share_its_placement_with_one_that_is_not() -> None:
+    """Two stations with the same directives and capabilities share one placement, unless a clear is owed to one of
+    them: its profile goes at its own time (a randomized cancel), which frees a level there earlier."""
+    t5 = T0 + timedelta(minutes=5)
+    records = []
+    for i in range(3):
+        d = Directive.model_validate({"id": f"d{i}", "priority": 1, "start": t5.isoformat(),
+                                      "target": {"scope": "station", "ids": ["S1", "S2"]},
+                                      "controls": {"import_limit_w": 1000.0 * (i + 1)}})  # fmt: skip
+        records.append(DirectiveRecord(i + 1, d, DirectiveState.RECEIVED, t5, t5))
+    stacks = Stacks(records, resolve, {("d0", "S1"): t5}, RESTORE, t5)
+    owed, free = stacks.levels("S1", CAPS[2]), stacks.levels("S2", CAPS[2])  # 1.6, 2 levels
+    assert free[(3, "ChargePointMaxProfile")].level is None  # both levels held for good: none ever frees
+    assert owed[(3, "ChargePointMaxProfile")].deferred is not None  # d0's clear (and its ramp) frees one
