@@ -447,7 +447,7 @@ class Dispatcher:
         transaction and its commands start at once, so the first frames leave after one small write while later
         chunks are being planned. The others (offline, or capabilities still being read) go one by one.
         """
-        self._stacks[directive.id] = Stacks.load(self._store, self._targets)
+        self._stacks[directive.id] = self._load_stacks()
         try:
             return await self._apply_stations(directive, number, stations, received, previous)
         finally:
@@ -560,11 +560,14 @@ class Dispatcher:
                 result = MappingResult(commands=result.commands + stale, unsupported=result.unsupported)
             if mapped is not None and own is directive:
                 mapped[caps] = result
-        stacks = self._stacks.get(directive.id) or Stacks.load(self._store, self._targets)
+        stacks = self._stacks.get(directive.id) or self._load_stacks()
         result, wait = stacks.restack(station_id, caps, number, result, self._clock.now())
         if wait is not None:
             self._waits.add(station_id, wait)
         return self._planned(station_id, result, wait)
+
+    def _load_stacks(self) -> Stacks:
+        return Stacks.load(self._store, self._targets, self._clock.now(), self.settings.restore)
 
     def _station_commands(self, record: DirectiveRecord, station_id: str, caps: StationCapabilities) -> MappingResult:
         """What a station is sent for a directive, as fan-out and reconciliation map it (its own window and share,
@@ -573,7 +576,7 @@ class Dispatcher:
         d = record.directive
         own = self._variant(_for_station(d, station_id, record.created), station_id)
         result = map_directive(own, caps, number=record.number, now=record.created, evse_id=d.target.evse_id)
-        stacks = self._stacks.get(d.id) or Stacks.load(self._store, self._targets)
+        stacks = self._stacks.get(d.id) or self._load_stacks()
         return stacks.restack(station_id, caps, record.number, result, self._clock.now())[0]
 
     def _planned(self, station_id: str, result: MappingResult, deferred: datetime | None = None) -> _Plan:
@@ -821,7 +824,7 @@ class Dispatcher:
         desired: list[tuple[str, OcppCommand]] = []
         unsupported: dict[str, tuple[UnsupportedControl, ...]] = {}
         live = (DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE)
-        stacks = Stacks.load(self._store, self._targets)
+        stacks = self._load_stacks()
         for record in self._store.directives(live, limit=100_000):
             d = record.directive
             if station_id not in self._targets(d):

@@ -7,8 +7,11 @@ by one that steps up along its own restore plan, so a fleet never steps back at 
   own clock at the end.
 - A removal (cancel, a randomized cancel's owed clear, a station dropped by a change, a station that comes back
   holding a cancelled curtailment) replaces the profile with a ramp starting then, instead of clearing it.
-- A directive that reaches stations after their ramps were planned has them planned again (or withdrawn), since a
-  ramp at its curtailment's stack level could overrule the newcomer's profile.
+- Each ramp is capped by the limit in force among the other directives at each of its steps
+  (gateway/schedule/restore_cap.py): it sits at its curtailment's stack level and may only lower what governs. A
+  directive that reaches stations after their ramps were planned has them planned again (or withdrawn) with it.
+- A ramp's stack level is reserved until the longest it can last (gateway/stacks.py), so it goes out at the level
+  the station holds the curtailment at and no later profile shares that level while it runs.
 The plans are pure (gateway/schedule/restore.py, mappings/restore_profiles.py); this module picks their inputs and
 sends the results through the dispatcher's recorded sends (command.sent / station.answer), plus one
 `restore.planned` audit entry per directive, trigger and pace.
@@ -16,6 +19,7 @@ sends the results through the dispatcher's recorded sends (command.sent / statio
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +38,9 @@ from gateway.model import (
     StationOutcome,
     TargetScope,
 )
+from gateway.schedule.arbitration import Candidate
 from gateway.schedule.restore import Pace, pace, restore_plan
+from gateway.schedule.restore_cap import IMPORT, Other, capped
 from gateway.store import DirectiveRecord, Store
 from mappings import MappingResult, OcppCommand
 from mappings.restore_profiles import RESTORE_NOTE, curtailed_limit_w, with_restore
@@ -298,19 +304,21 @@ class Restorer:
         if not (paced.ramp_pct_per_s or paced.max_delay_s):
             return []  # 0/0: the operator chose to step back at once (the limit is cleared or lapses)
         # What governs once the ramp has lapsed: the best of the others with an import limit (defaults below every
-        # scheduled directive, as their stack level 0 is). The ramp never rises above it: at the curtailment's stack
-        # level it would overrule that profile where it sits lower.
+        # scheduled directive, as their stack level 0 is): the ramp's target. While it runs, it is capped by what is
+        # in force among the others at each moment (gateway/schedule/restore_cap.py).
         governing = sorted(
             (o for o in others if o.directive.controls.import_limit_w is not None),
             key=lambda o: (o.directive.is_default, o.directive.priority, -o.number),
         )
         ceiling = governing[0].directive.controls.import_limit_w if governing else None
+        limits = self._limits_over(record, station_id, caps, at)
         mapped = self._hooks.mapped(record, station_id, caps)
         commands = [
             restored
             for command in mapped.commands
             if (only is None or (command.action == "SetChargingProfile" and _profile_id(command) == only))
-            and (restored := self._restore_command(d, station_id, command, caps, at, paced, ceiling)) is not None
+            and (restored := self._restore_command(record, station_id, command, caps, at, paced, ceiling, limits))
+            is not None
         ]
         if not commands:
             return []
@@ -329,15 +337,17 @@ class Restorer:
 
     def _restore_command(
         self,
-        directive: Directive,
+        record: DirectiveRecord,
         station_id: str,
         command: OcppCommand,
         caps: StationCapabilities,
         at: datetime,
         paced: Pace,
         ceiling: float | None,
+        limits: list[Other],
     ) -> OcppCommand | None:
         """The limit profile `command` with its restore ramp from `at`; None for commands that hold no limit."""
+        directive, number = record.directive, record.number
         from_w = curtailed_limit_w(command, volts=caps.nominal_voltage_v)
         if from_w is None:
             return None
@@ -355,7 +365,37 @@ class Restorer:
             max_steps=(caps.periods_per_schedule or DEFAULT_PERIODS) - 1,
         )
         hold = plan[-1].offset_s - plan[-2].offset_s if len(plan) > 1 else 1
-        return with_restore(command, plan, restore_at=at, hold_s=max(1, hold), volts=caps.nominal_voltage_v)
+        end_s = plan[-1].offset_s + max(1, hold)
+        # The restore starts on the whole second after `at` (mappings/restore_profiles.py): cap from there.
+        start = datetime.fromisoformat(_schedule_start(command).replace("Z", "+00:00"))
+        whole = start + timedelta(seconds=math.ceil((at - start).total_seconds()))
+        max_steps = (caps.periods_per_schedule or DEFAULT_PERIODS) - 1
+        steps = capped(plan, whole, limits, rank=(directive.priority, number), end_s=end_s, max_steps=max_steps)
+        return with_restore(command, steps, restore_at=at, end_s=end_s, volts=caps.nominal_voltage_v)
+
+    def _limits_over(
+        self, record: DirectiveRecord, station_id: str, caps: StationCapabilities, at: datetime
+    ) -> list[Other]:
+        """The other directives for this station that may be in force from `at` on, each with the import limit the
+        station holds for it (its share of an aggregate, in its own window): what caps the ramp."""
+        found = []
+        for other in self._store.directives(_LIVE, limit=100_000):
+            o = other.directive
+            if other.number == record.number or not self._aims_at(o, station_id) or not _limits(o):
+                continue
+            own = o if o.is_default else self._hooks.own(o, station_id, other.created)
+            end = None if o.is_default else own.end(other.created)
+            if end is not None and end <= at:
+                continue
+            held = [
+                w
+                for c in self._hooks.mapped(other, station_id, caps).commands
+                if (w := curtailed_limit_w(c, volts=caps.nominal_voltage_v)) is not None
+            ]
+            if held:
+                candidate = Candidate(o.id, o.priority, other.number, frozenset({IMPORT}), o.is_default, own.start, end)
+                found.append(Other(candidate, min(held)))
+        return found
 
     def _others(self, record: DirectiveRecord, station_id: str, at: datetime) -> list[DirectiveRecord]:
         """The other directives for this station in force at `at` (defaults always), best priority first."""
@@ -407,6 +447,13 @@ def _purpose(command: OcppCommand) -> str:
     profile = command.payload.get("chargingProfile") or command.payload["csChargingProfiles"]
     purpose: str = profile["chargingProfilePurpose"]
     return purpose
+
+
+def _schedule_start(command: OcppCommand) -> str:
+    profile = command.payload.get("chargingProfile") or command.payload["csChargingProfiles"]
+    schedule = profile["chargingSchedule"]
+    start: str = (schedule[0] if isinstance(schedule, list) else schedule)["startSchedule"]
+    return start
 
 
 def _profile_id(command: OcppCommand) -> str:

@@ -1,25 +1,31 @@
 """Stack levels at run time: the charging profiles a station holds or should hold, placed so that the station's own
 composite schedule follows the gateway's arbitration (docs/dispatch.md, "Stack levels").
 
-A `Stacks` snapshot is taken once per fan-out or reconciliation. It knows every directive that can share a
-station's levels (live ones, and ended ones whose profiles a station held while a live one was received; the store
-reads just those, `Store.stacking_directives`, and keeps them until the directives change) and
-places their profiles per station, purpose and EVSE with `gateway.schedule.stacking.place`; `restack` moves a
-mapped directive's profiles to their placed levels. Reads the store and the fleet, sends nothing.
+A `Stacks` snapshot is taken once per fan-out, reconciliation or restore. It knows every directive that can share a
+station's levels (live ones, ended ones whose restore ramps may still run, and the ended ones whose profiles a
+station held while one of those was received; the store reads just those, `Store.stacking_directives`, and keeps
+them until the directives change) and places their profiles per station, purpose and EVSE with
+`gateway.schedule.stacking.place`, each limit profile holding its level for as long as its restore ramp can last
+(`gateway.schedule.restore.ramp_reach`); `restack` moves a mapped directive's profiles (and ramps, which replace
+them by id) to their placed levels. Reads the store and the fleet, sends nothing.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities
+from gateway.restorer import DEFAULT_PERIODS, RestoreSettings
 from gateway.schedule import station_directive
-from gateway.schedule.stacking import Entry, place
-from gateway.store import DirectiveRecord, Store
+from gateway.schedule.restore import LONGEST_REACH, Pace, pace, ramp_reach
+from gateway.schedule.stacking import Entry, place, relevant
+from gateway.store import DirectiveRecord, Reach, Store
 from mappings import MappingResult, OcppCommand, map_directive
 from mappings.decisions import STACK_LEVEL_CEILING
+from mappings.restore_profiles import curtailed_limit_w
 from mappings.stack_levels import profile_slot, with_stack_level
 
 _LIVE = frozenset({DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE})
@@ -59,28 +65,48 @@ class Stacks:
         records: Sequence[DirectiveRecord],
         resolve: Callable[[Directive], Iterable[str]],
         owed: Mapping[tuple[str, str], datetime] = {},
+        restore: RestoreSettings | None = None,
+        now: datetime | None = None,
     ) -> None:
-        live = [r for r in records if r.state in _LIVE]
-        horizon = min((r.created for r in live), default=None)
+        """`records`: the directives to place (`Store.stacking_directives` narrows them); `restore`: the pace of
+        restore ramps (None: limits are not ramped, a profile holds its level until its end); `now`: place per
+        station only what matters then (`stacking.relevant`; None: everything)."""
         self._known: list[_Known] = []
+        #: Defaults in force (best first), whose pace a restore ramp may take.
+        self._defaults: list[tuple[DirectiveRecord, frozenset[str]]] = []
         for r in sorted(records, key=lambda r: r.number):
-            if r.directive.is_default:
-                continue  # defaults sit at level 0, below every placed profile
             ended = r.state not in _LIVE
-            if ended and (horizon is None or r.updated < horizon):
-                continue  # gone before any live directive was received: it shares no level with them
-            gone = r.updated if ended and r.state is not DirectiveState.COMPLETED else None
+            if r.directive.is_default:  # defaults sit at level 0, below every placed profile
+                if not ended:
+                    self._defaults.append((r, frozenset(resolve(r.directive))))
+                continue
+            # A completed one lasted its own (randomized) window; any other ended one went when it was last updated.
+            completed = r.state is DirectiveState.COMPLETED and r.directive.end(r.created) is not None
+            gone = r.updated if ended and not completed else None
             self._known.append(_Known(r, frozenset(resolve(r.directive)), gone))
+        self._defaults.sort(key=lambda d: (d[0].directive.priority, -d[0].number))
+        self._restore = restore
+        self._now = now
         self._owed = owed
         self._mapped: dict[tuple[int, StationCapabilities, str | None], MappingResult] = {}
-        #: Placements by (station id or None when nothing is randomized, caps, directive numbers at the station):
+        #: Placements by (station id or None when nothing is randomized and no clear is owed to it, caps, directive
+        #: numbers and default numbers at the station):
         #: stations with the same directives and capabilities share one.
-        self._levels: dict[tuple[str | None, StationCapabilities, tuple[int, ...]], Levels] = {}
+        self._levels: dict[tuple[str | None, StationCapabilities, tuple[int, ...], tuple[int, ...]], Levels] = {}
 
     @classmethod
-    def load(cls, store: Store, resolve: Callable[[Directive], Iterable[str]]) -> Stacks:
+    def load(
+        cls,
+        store: Store,
+        resolve: Callable[[Directive], Iterable[str]],
+        now: datetime,
+        restore: RestoreSettings | None = None,
+    ) -> Stacks:
         owed = {(did, sid): due for did, sid, due in store.pending_clears()}
-        return cls(store.stacking_directives(), resolve, owed)
+        if restore is None:
+            return cls(store.stacking_directives(now), resolve, owed, None, now)
+        records = store.stacking_directives(now, store_reach(restore), LONGEST_REACH)
+        return cls(records, resolve, owed, restore, now)
 
     def restack(
         self, station_id: str, caps: StationCapabilities, number: int, result: MappingResult, now: datetime
@@ -116,7 +142,10 @@ class Stacks:
         """Placed levels of the profiles of the directives known at this station."""
         known = [k for k in self._known if station_id in k.stations]
         randomized = any(k.record.directive.randomize_start_s or k.record.directive.randomize_duration_s for k in known)
-        key = (station_id if randomized else None, caps, tuple(k.record.number for k in known))
+        owes = any((k.record.directive.id, station_id) in self._owed for k in known)  # its own clear times
+        defaults = tuple(r.number for r, stations in self._defaults if station_id in stations)  # their ramp pace
+        alone = station_id if randomized or owes else None
+        key = (alone, caps, tuple(k.record.number for k in known), defaults)
         cached = self._levels.get(key)
         if cached is not None:
             return cached
@@ -137,6 +166,9 @@ class Stacks:
                 slot = profile_slot(command)
                 if slot is None or slot.level == 0:
                     continue
+                ramp = timedelta(0)
+                if curtailed_limit_w(command, volts=caps.nominal_voltage_v) is not None:
+                    ramp = self._ramp(r.directive, station_id, caps)
                 groups.setdefault(slot.purpose, []).append(
                     Entry(
                         key=str(r.number),
@@ -148,12 +180,16 @@ class Stacks:
                         preferred=slot.level,
                         gone=gone,
                         bounded=slot.bounded,
+                        ramp=ramp,
                     )
                 )
         ceiling = caps.max_stack_level if caps.max_stack_level is not None else STACK_LEVEL_CEILING
         v16 = caps.version is OcppVersion.V16
         levels: Levels = {}
+        live = {str(k.record.number) for k in known if k.record.state in _LIVE}
         for purpose, entries in groups.items():
+            if self._now is not None:
+                entries = relevant(entries, live=live, now=self._now)
             placement = place(entries, ceiling=ceiling, replaces_on_level=v16)
             for number, level in placement.levels.items():
                 levels[(int(number), purpose)] = _Level(
@@ -161,6 +197,51 @@ class Stacks:
                 )
         self._levels[key] = levels
         return levels
+
+    def _ramp(self, directive: Directive, station_id: str, caps: StationCapabilities) -> timedelta:
+        """How long past its end a limit profile of `directive` may run on as its restore ramp at this station (the
+        restorer's pace for it, gateway/restorer.py; no second random delay is assumed away)."""
+        periods = caps.periods_per_schedule or DEFAULT_PERIODS
+        if self._restore is None or periods < 2:
+            return timedelta(0)
+        defaults = [r.directive for r, stations in self._defaults if station_id in stations]
+        paced = pace(
+            directive,
+            defaults,
+            ramp_pct_per_s=self._restore.ramp_pct_per_s,
+            max_delay_s=self._restore.max_delay_s,
+            utility_spread=False,
+        )
+        return ramp_reach(paced, periods - 1)
+
+
+@functools.cache
+def store_reach(restore: RestoreSettings) -> Reach:
+    """How long past its last update (or owed clear) an ended directive may hold a stack level at any station: the
+    longest ramp any pace it may get can make (its own figures, else any live default's, else the configuration:
+    `gateway.schedule.restore.pace`), plus its randomized spread. At least what `Stacks` reserves for it at any
+    station, at most `LONGEST_REACH`. One function per settings, so the store's snapshot is kept across loads."""
+
+    def reach(record: DirectiveRecord, live: Sequence[DirectiveRecord]) -> timedelta:
+        d = record.directive
+        defaults = [r.directive for r in live if r.directive.is_default]
+        rate, delay = _own_rate(d), _own_delay(d)
+        rates = [rate] if rate is not None else [restore.ramp_pct_per_s, *filter(None, map(_own_rate, defaults))]
+        delays = [delay] if delay is not None else [restore.max_delay_s, *filter(None, map(_own_delay, defaults))]
+        longest = max(ramp_reach(Pace(r, "", x, ""), 1 << 30) for r in rates for x in delays)
+        return longest + timedelta(seconds=abs(d.randomize_start_s) + abs(d.randomize_duration_s))
+
+    return reach
+
+
+def _own_rate(d: Directive) -> float | None:
+    g = d.controls.gradients
+    return g.ramp_pct_per_s if g is not None and g.ramp_pct_per_s > 0 else None
+
+
+def _own_delay(d: Directive) -> float | None:
+    e = d.controls.enter_service
+    return e.random_delay_s if e is not None and e.random_delay_s else None
 
 
 class Waits:

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities, StationOutcome
 
+#: How long past its last update (or owed clear) an ended directive may still hold a stack level, given the live
+#: directives (gateway.stacks `store_reach`).
+Reach = Callable[["DirectiveRecord", Sequence["DirectiveRecord"]], timedelta]
 _LIVE = (DirectiveState.RECEIVED.value, DirectiveState.SCHEDULED.value, DirectiveState.ACTIVE.value)
 _ENDED = tuple(s.value for s in DirectiveState if s.value not in _LIVE)
 #: Directive numbers fetched per query (below SQLite's smallest limit on bound parameters, 999).
@@ -92,7 +95,7 @@ class Store:
         self._db.executescript(_SCHEMA)
         #: Bumped by every write to directives or pending clears: the snapshots below are valid for one value.
         self._generation = 0
-        self._stacking: tuple[int, tuple[DirectiveRecord, ...]] | None = None
+        self._stacking: tuple[tuple[int, timedelta | Reach], datetime, tuple[DirectiveRecord, ...]] | None = None
         self._clears: tuple[int, tuple[tuple[str, str, datetime], ...]] | None = None
         #: Per station, the outcome saved last (of whichever directive) with its stored JSON: reading a fan-out's
         #: outcomes back right after it (Dispatcher.wait, the API) reuses them instead of decoding every row again.
@@ -200,40 +203,76 @@ class Store:
         args.append(limit)
         return [_directive_record(r) for r in self._db.execute(sql, args)]
 
-    def stacking_directives(self) -> tuple[DirectiveRecord, ...]:
-        """The directives that can share stations' stack levels (gateway.stacks), in number order: every live one,
-        and every ended one last updated at or after the earliest live one was received. One that ended before that
-        was gone before any live directive reached a station, so it shares no level with them; with nothing live,
-        nothing ended matters. Read once per change of the directives and kept, so the fan-outs and reconnects in
-        between share one snapshot instead of reading and parsing every stored directive each.
+    def stacking_directives(
+        self, now: datetime, reach: timedelta | Reach = timedelta(0), longest: timedelta | None = None
+    ) -> tuple[DirectiveRecord, ...]:
+        """The directives that can share stations' stack levels (gateway.stacks), in number order.
+
+        An ended directive's profile may be held `reach` past its last update or owed clear (its restore ramp, a
+        randomized end): a fixed time, or one per directive (given the live ones) at most `longest`. Every live one
+        is needed, and every ended one still within its reach at `now` (its ramp may still run, and goes out at its
+        level); then every ended one whose reach extends to the receipt of one already needed (it was held
+        together with it, so it decided its level), again until none is added. Anything else shares no level with
+        them, so placing these gives each of them the level placing every stored directive gives
+        (tests/test_stacks_store.py). Only the bodies of ended ones within `longest` of those are parsed. Read once
+        per change of the directives and kept (a later `now` needs a subset of it), so the fan-outs and reconnects
+        in between share one snapshot instead of reading and parsing every stored directive each.
         """
         cached = self._stacking
-        if cached is not None and cached[0] == self._generation:
-            return cached[1]
-        generation = self._generation
+        if cached is not None and cached[0] == (self._generation, reach) and cached[1] <= now:
+            return cached[2]
+        generation, key = self._generation, reach
+        if isinstance(reach, timedelta):
+            longest, fixed = reach, reach
+            reach = lambda _record, _live: fixed  # noqa: E731
+        elif longest is None:
+            raise ValueError("a reach per directive needs its bound, `longest`")
         rows = self._db.execute(
             "SELECT number, body, state, created, updated FROM directives "
             f"WHERE state IN ({','.join('?' * len(_LIVE))})",
             _LIVE,
         ).fetchall()
-        records = [_directive_record(r) for r in rows]
-        if records:
-            horizon = min(r.created for r in records)
-            # Times are compared parsed (not as text): a stored offset other than UTC still orders right.
-            ended = self._db.execute(
-                f"SELECT number, updated FROM directives WHERE state IN ({','.join('?' * len(_ENDED))})", _ENDED
+        live = [_directive_record(r) for r in rows]
+        owed: dict[str, datetime] = {}
+        for did, _, due in self.pending_clears():
+            owed[did] = max(due, owed.get(did, due))
+        # Times are compared parsed (not as text): a stored offset other than UTC still orders right.
+        ended = [  # (number, last update or owed clear)
+            (n, max(datetime.fromisoformat(updated), owed.get(did, datetime.fromisoformat(updated))))
+            for n, did, updated in self._db.execute(
+                f"SELECT number, id, updated FROM directives WHERE state IN ({','.join('?' * len(_ENDED))})", _ENDED
             )
-            numbers = [n for n, updated in ended if datetime.fromisoformat(updated) >= horizon]
+        ]
+        parsed: dict[int, DirectiveRecord] = {}
+
+        def within(since: datetime) -> list[DirectiveRecord]:
+            """The ended directives whose reach extends to `since` (bodies parsed once, only near enough ones)."""
+            numbers = [n for n, last in ended if n not in parsed and last + longest >= since]
             for i in range(0, len(numbers), _CHUNK):
                 chunk = numbers[i : i + _CHUNK]
-                rows = self._db.execute(
+                for r in self._db.execute(
                     "SELECT number, body, state, created, updated FROM directives "
                     f"WHERE number IN ({','.join('?' * len(chunk))})",
                     chunk,
-                ).fetchall()
-                records.extend(_directive_record(r) for r in rows)
-        snapshot = tuple(sorted(records, key=lambda r: r.number))
-        self._stacking = (generation, snapshot)
+                ).fetchall():
+                    record = _directive_record(r)
+                    parsed[record.number] = record
+            return [
+                r
+                for r in parsed.values()
+                if max(r.updated, owed.get(r.directive.id, r.updated)) + reach(r, live) >= since
+            ]
+
+        needed = {r.number: r for r in within(now)}
+        horizon = min([r.created for r in live] + [r.created for r in needed.values()], default=None)
+        while horizon is not None:
+            more = {r.number: r for r in within(horizon) if r.number not in needed}
+            if not more:
+                break
+            needed.update(more)
+            horizon = min([horizon] + [r.created for r in more.values()])
+        snapshot = tuple(sorted(live + list(needed.values()), key=lambda r: r.number))
+        self._stacking = ((generation, key), now, snapshot)
         return snapshot
 
     def directive_counts(self) -> dict[str, int]:

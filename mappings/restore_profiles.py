@@ -55,14 +55,15 @@ def curtailed_limit_w(command: OcppCommand, *, volts: float) -> float | None:
 
 
 def with_restore(
-    command: OcppCommand, steps: Sequence[Step], *, restore_at: datetime, hold_s: int, volts: float
+    command: OcppCommand, steps: Sequence[Step], *, restore_at: datetime, end_s: int, volts: float
 ) -> OcppCommand | None:
     """`command` (a profile `curtailed_limit_w` accepts) with the restore ramp appended: its period until
-    `restore_at` plus each step's offset, then the step's limit; the profile ends `hold_s` after the last step.
+    `restore_at` plus each step's offset, then the step's limit; the profile ends `end_s` after the restore moment.
     None when no step rises above the curtailed limit (nothing to ramp).
 
-    Steps whose limit is not above the curtailed one are left out (the curtailed period already holds them); the
-    restore starts on the whole second after `restore_at` (the limit is never lifted early)."""
+    Steps may also lower the limit (a ramp capped by a lower limit in force, gateway/schedule/restore_cap.py); a step
+    that changes nothing is left out. The restore starts on the whole second after `restore_at` (the limit is never
+    lifted early)."""
     profile = _profile(command.payload)
     assert profile is not None, "with_restore needs a SetChargingProfile"
     sixteen = "csChargingProfiles" in command.payload
@@ -72,17 +73,21 @@ def with_restore(
     base = max(0, math.ceil((restore_at - start).total_seconds()))
     unit_w = volts * first.get("numberPhases", _DEFAULT_PHASES) if schedule["chargingRateUnit"] == "A" else 1.0
     periods = [first]
+    curtailed_w = curtailed_limit_w(command, volts=volts)
+    assert curtailed_w is not None, "with_restore needs a limit profile"
     for step in steps:
         # 1.6 limits are multipleOf 0.1; whole units keep every validator's float arithmetic exact.
         limit = float(math.floor(step.limit_w / unit_w)) if sixteen else toward_zero(step.limit_w / unit_w)
+        if step.limit_w >= curtailed_w:  # rounding never takes it below the curtailed limit it was held at
+            limit = max(limit, first["limit"])
         at = base + step.offset_s
-        if limit <= periods[-1]["limit"]:
+        if limit == periods[-1]["limit"]:
             continue
         if at > periods[-1]["startPeriod"]:  # (a restore at the schedule's own start has nothing to ramp from)
             periods.append({**first, "startPeriod": at, "limit": limit})
-    if len(periods) == 1:
+    if not any(p["limit"] > first["limit"] for p in periods):
         return None
-    end_s = periods[-1]["startPeriod"] + hold_s
+    end_s = base + end_s
     schedule["chargingSchedulePeriod"] = periods
     schedule["duration"] = end_s
     schedule.pop("randomizedDelay", None)  # the ramp's delays are explicit; K01.FR.92 would shift them again

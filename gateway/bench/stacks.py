@@ -112,16 +112,16 @@ def measure(*, stations: int, directives: int, live: int, sample: int, data_dir:
 
             def cold() -> Stacks:
                 store._generation += 1  # as if a directive had changed: the narrowed read runs again
-                return Stacks.load(store, resolve)
+                return Stacks.load(store, resolve, T0)
 
             after_cold = _time(cold, sampled, caps)
             began = time.perf_counter()
-            after = _time(lambda: Stacks.load(store, resolve), ids, caps)
+            after = _time(lambda: Stacks.load(store, resolve, T0), ids, caps)
             total = time.perf_counter() - began
             return Figures(
                 stations=stations,
                 directives=directives,
-                needed=len(store.stacking_directives()),
+                needed=len(store.stacking_directives(T0)),
                 before_s=statistics.median(before),
                 after_cold_s=statistics.median(after_cold),
                 after_s=statistics.median(after),

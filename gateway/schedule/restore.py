@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from gateway.model import Directive
 from gateway.schedule.randomize import station_fraction
 
 #: A ramp slower than a day is treated as a day long (a restore that never finishes helps nobody).
 MAX_RAMP_S = 86_400.0
+#: A restore delay bound above an hour is treated as an hour (as randomization is bounded).
+MAX_DELAY_S = 3_600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,7 @@ def restore_plan(
     """The steps from `from_w` (held until the station's delay has passed) up to `to_w`."""
     if to_w <= from_w:
         return [Step(0, to_w)]  # lowering is never delayed or ramped: safety first
-    delay = math.floor(station_fraction(directive_id, station_id, "restore") * max_delay_s)
+    delay = math.floor(station_fraction(directive_id, station_id, "restore") * min(max_delay_s, MAX_DELAY_S))
     if ramp_pct_per_s <= 0 or rating_w <= 0:
         return [Step(0, from_w), Step(delay, to_w)] if delay else [Step(0, to_w)]
     ramp_s = min((to_w - from_w) / (rating_w * ramp_pct_per_s / 100), MAX_RAMP_S)
@@ -101,3 +104,22 @@ def pace(
     if utility_spread:
         delay, delay_source = 0.0, "utility randomization"
     return Pace(ramp, ramp_source, delay, delay_source)
+
+
+def ramp_reach(paced: Pace, max_steps: int) -> timedelta:
+    """How long past its restore moment a ramp planned at this pace can last at most (its profile's end): the delay,
+    the ramp at full swing (0 W to the rating), the rounding of each of `max_steps` steps and of the restore moment
+    to whole seconds (mappings/restore_profiles.py). Stack levels stay taken that long (gateway/schedule/stacking.py).
+    """
+    if not (paced.ramp_pct_per_s or paced.max_delay_s):
+        return timedelta(0)  # no ramp: the limit lapses or is cleared at its end
+    delay = min(paced.max_delay_s, MAX_DELAY_S)
+    if paced.ramp_pct_per_s <= 0:
+        return timedelta(seconds=math.ceil(2 * delay) + 2)  # held `delay`, then the target held as long again
+    ramp = min(100 / paced.ramp_pct_per_s, MAX_RAMP_S)
+    return timedelta(seconds=math.ceil(delay + ramp) + min(max_steps, math.ceil(ramp)) + 2)
+
+
+#: The longest any ramp can last (`ramp_reach` at the slowest pace), with the widest randomized end (2 x 3600 s):
+#: how long after it ended a directive can still hold a stack level (gateway.store `stacking_directives`).
+LONGEST_REACH = timedelta(seconds=math.ceil(MAX_DELAY_S + 2 * MAX_RAMP_S) + 3 + 7_200)

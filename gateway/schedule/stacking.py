@@ -24,12 +24,16 @@ one and is listed `unordered` (both profiles are held, but where their windows o
 wrong one). When every level is taken, the entry is deferred: sent when a level frees (`place`). Only an entry
 that never finds a free level before it ends gets None.
 
+A limit profile may run on past its end (or cancel) as its restore ramp, replaced in place at the same level
+(gateway/restorer.py): `Entry.ramp` extends how long it is held and valid, and its window for the arbitration
+order, so no later profile shares its level while the ramp may run and the ramp keeps its curtailment's rank.
+
 Pure: no I/O, no clock. Defaults are not placed here: they sit at level 0, below every time-bounded profile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -53,13 +57,22 @@ class Entry:
     preferred: int
     gone: datetime | None = None
     bounded: bool = True
+    #: How long past its end (or cancel) the station may still hold the profile as its restore ramp
+    #: (gateway/schedule/restore.py `ramp_reach`): the profile keeps its level, so the level stays taken.
+    ramp: timedelta = timedelta(0)
 
     @property
     def held_until(self) -> datetime | None:
-        """When the station stops needing the profile: its window ends or it was cancelled (None: never)."""
+        """When the station stops needing the profile: its window ends or it was cancelled, plus its ramp (None:
+        never)."""
         if self.end is None:
-            return self.gone
-        return self.end if self.gone is None else min(self.end, self.gone)
+            return None if self.gone is None else self.gone + self.ramp
+        return (self.end if self.gone is None else min(self.end, self.gone)) + self.ramp
+
+    @property
+    def reach(self) -> datetime | None:
+        """The end of its window extended by its ramp: how long it can be in force at its level (None: open)."""
+        return None if self.end is None else self.end + self.ramp
 
     def rank(self) -> tuple[int, int]:
         """Arbitration order: lower is better (best priority, then most recent)."""
@@ -72,7 +85,8 @@ def _overlap(a_from: datetime | None, a_to: datetime | None, b_from: datetime | 
 
 
 def _windows_overlap(a: Entry, b: Entry) -> bool:
-    return _overlap(a.start, a.end, b.start, b.end)
+    """Whether the two can be in force at one instant (a ramp counts as its curtailment, with its rank)."""
+    return _overlap(a.start, a.reach, b.start, b.reach)
 
 
 def _validity_overlap(a: Entry, b: Entry) -> bool:
@@ -163,3 +177,24 @@ def place(entries: Iterable[Entry], *, ceiling: int, replaces_on_level: bool) ->
                 deferred[entry.key] = at
             break
     return Placement(levels, frozenset(unordered), deferred)
+
+
+def relevant(entries: Iterable[Entry], *, live: Collection[str], now: datetime) -> list[Entry]:
+    """The entries whose levels matter at `now` (the keys in `live`, and those the station may still hold: a ramp
+    may still go out at its level), and, repeatedly, those held until the receipt of one already included (they
+    decided its level). `place` gives the included ones the levels it gives them among all `entries`; the rest
+    never shared a level with them, so placing only these saves the work."""
+    pending = list(entries)
+    keep = [e for e in pending if e.key in live or (h := e.held_until) is None or h >= now]
+    kept = {e.key for e in keep}
+    pending = [e for e in pending if e.key not in kept]
+    horizon = min((e.sent for e in keep), default=None)
+    while horizon is not None and pending:
+        more = [e for e in pending if (h := e.held_until) is None or h >= horizon]
+        if not more:
+            break
+        keep += more
+        kept |= {e.key for e in more}
+        pending = [e for e in pending if e.key not in kept]
+        horizon = min(horizon, *(e.sent for e in more))
+    return keep

@@ -69,7 +69,7 @@ def test_a_restore_profile_replaces_the_curtailment_in_place_and_only_rises(
     _, schedule0, _ = _parts(original)
     start = datetime.fromisoformat(str(schedule0["startSchedule"]).replace("Z", "+00:00"))
     at = start + timedelta(seconds=after_s)
-    restored = with_restore(original, plan, restore_at=at, hold_s=5, volts=caps.nominal_voltage_v)
+    restored = with_restore(original, plan, restore_at=at, end_s=plan[-1].offset_s + 5, volts=caps.nominal_voltage_v)
     if restored is None:  # no step rises above the curtailed limit after the schedule's start (units rounded)
         base = math.ceil((at - start).total_seconds())
         assert not [s for s in plan if base + s.offset_s > 0 and s.limit_w > from_w + 1 + caps.nominal_voltage_v * 3]
@@ -87,7 +87,7 @@ def test_a_restore_profile_replaces_the_curtailment_in_place_and_only_rises(
     limits = [p["limit"] for p in out]
     assert limits == sorted(limits)  # only rises
     assert len(out) <= periods  # SmartChargingCtrlr.PeriodsPerSchedule
-    assert schedule["duration"] == starts[-1] + 5
+    assert schedule["duration"] == math.ceil((at - start).total_seconds()) + plan[-1].offset_s + 5
     assert restored.note is not None
     assert restored.note.startswith(RESTORE_NOTE)
     if version is not OcppVersion.V16:

@@ -2,7 +2,9 @@
 
 The station is simulated with the OCPP rules on the placed profiles: each is stored when sent and replaces another
 of the same level (1.6: always; 2.x: where validity overlaps, K01.FR.06) or is cleared when cancelled; at each
-instant the station applies the highest level whose schedule covers it (K08 composite schedule).
+instant the station applies the highest level whose schedule covers it (K08 composite schedule). A limit profile
+with a restore ramp is replaced in place (same id and level) at its end or cancel by the ramp, which the station
+holds until the ramp's reach.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from gateway.schedule import Candidate, in_force
-from gateway.schedule.stacking import Entry, Placement, place
+from gateway.schedule.stacking import Entry, Placement, place, relevant
 from mappings.units import stack_level
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -25,7 +27,7 @@ def _minutes(m: int) -> datetime:
 
 
 @st.composite
-def entries(draw: st.DrawFn, *, one_priority: bool = False) -> list[Entry]:
+def entries(draw: st.DrawFn, *, one_priority: bool = False, ramps: bool = False) -> list[Entry]:
     count = draw(st.integers(1, 8))
     sent = 0
     out = []
@@ -47,6 +49,7 @@ def entries(draw: st.DrawFn, *, one_priority: bool = False) -> list[Entry]:
                 gone=None if gone is None else _minutes(gone),
                 preferred=stack_level(p, False),
                 bounded=end is not None,  # as mapped: profiles with a validTo carry validFrom too
+                ramp=timedelta(minutes=draw(st.sampled_from([0, 0, 5, 20]))) if ramps else timedelta(0),
             )
         )
     return out
@@ -78,9 +81,9 @@ def _station_applies(placed: list[Entry], levels: dict[str, int], at: datetime, 
 def _validity_overlap(a: Entry, b: Entry) -> bool:
     if not (a.bounded and b.bounded):
         return True
-    assert a.end is not None
-    assert b.end is not None
-    return a.start < b.end and b.start < a.end
+    assert a.reach is not None
+    assert b.reach is not None
+    return a.start < b.reach and b.start < a.reach  # a ramp's validTo is its reach
 
 
 def _arbitration(items: list[Entry], at: datetime) -> str | None:
@@ -133,10 +136,12 @@ def test_the_station_applies_what_arbitration_puts_in_force(items: list[Entry], 
     assert all(v is None or 1 <= v <= 40 for v in placement.levels.values())
 
 
-@given(entries(), st.booleans(), st.integers(1, 4))
+@given(entries(ramps=True), st.booleans(), st.integers(1, 4))
 def test_with_few_levels_no_profile_wipes_another(items: list[Entry], v16: bool, ceiling: int) -> None:
     """Too few levels for the arbitration order: profiles still never replace one another (K01.FR.06 on 2.x,
-    stackLevel+purpose on 1.6) while a level is free; only entries that found every level taken get None."""
+    stackLevel+purpose on 1.6) while a level is free; only entries that found every level taken get None. A
+    profile counts as needed until its restore ramp's reach: no later profile shares its level while the ramp may
+    run."""
     placement = place(items, ceiling=ceiling, replaces_on_level=v16)
     levels = {k: v for k, v in placement.levels.items() if v is not None}
     placed = [e for e in _as_sent(items, placement) if e.key in levels]
@@ -155,12 +160,76 @@ def test_one_priority_always_fits_with_enough_levels(items: list[Entry], v16: bo
     _check(items, placement, v16=v16)
 
 
-@given(entries(), st.booleans(), st.integers(1, 3))
+@given(entries(ramps=True), st.booleans(), st.integers(1, 3))
 def test_a_level_never_changes_when_later_directives_arrive(items: list[Entry], v16: bool, keep: int) -> None:
     """Stable: what was placed before a directive arrived keeps its level (reconciliation finds it held)."""
     before = place(items[:keep], ceiling=40, replaces_on_level=v16).levels
     after = place(items, ceiling=40, replaces_on_level=v16).levels
     assert {k: after[k] for k in before} == before
+
+
+def _ramping(e: Entry, at: datetime) -> bool:
+    """Whether `e`'s restore ramp holds the station at `at`: past its end or cancel (if it had begun), within reach."""
+    ended = e.end if e.gone is None else e.gone if e.end is None else min(e.end, e.gone)
+    until = e.held_until
+    return ended is not None and e.start < ended <= at and until is not None and at < until
+
+
+@given(entries(ramps=True), st.booleans())
+def test_a_ramp_keeps_its_curtailments_level_and_rank(items: list[Entry], v16: bool) -> None:
+    """A ramp sits at its curtailment's level with its rank: at every instant the station applies the best-ranked
+    (arbitration order) of the directives in force and the ramps running, and no ramp is wiped by a directive that
+    came after its curtailment ended (K01.FR.06 / 1.6 replace rule)."""
+    placement = place(items, ceiling=40, replaces_on_level=v16)
+    if placement.unordered or None in placement.levels.values():
+        event("too few levels for some entry")
+        return
+    levels = {k: v for k, v in placement.levels.items() if v is not None}
+    sent = _as_sent(items, placement)
+    for at in _instants(sent) | {t for e in items if (t := e.held_until) is not None}:
+        if any(e.sent <= at < placement.deferred.get(e.key, e.sent) for e in items):
+            continue
+        held = _held_at(sent, levels, at, v16=v16)
+        live = [e for e in sent if e.sent <= at and (e.gone is None or at < e.gone) and e.start <= at]
+        live = [e for e in live if e.end is None or at < e.end]
+        ramping = [e for e in sent if e.sent <= at and _ramping(e, at)]
+        assert {e.key for e in live + ramping} <= held, at  # nothing it needs was replaced
+        covering = live + ramping
+        applied = max(covering, key=lambda e: levels[e.key]).key if covering else None
+        best = min(covering, key=lambda e: e.rank()).key if covering else None
+        assert applied == best, at
+
+
+@given(entries(ramps=True), st.booleans(), st.integers(1, 8), st.integers(0, 300), st.data())
+def test_placing_only_the_relevant_entries_gives_them_the_same_levels(
+    items: list[Entry], v16: bool, ceiling: int, minute: int, data: st.DataObject
+) -> None:
+    """What matters at a moment (live directives, profiles still held, ramps that may still run) and what decided
+    their levels gets the levels, deferrals and order flags placing everything gives."""
+    live = data.draw(st.sets(st.sampled_from([e.key for e in items])))
+    now = _minutes(minute)
+    kept = relevant(items, live=live, now=now)
+    keys = {e.key for e in kept}
+    assert live <= keys
+    assert {e.key for e in items if e.held_until is None or e.held_until >= now} <= keys
+    every = place(items, ceiling=ceiling, replaces_on_level=v16)
+    some = place(kept, ceiling=ceiling, replaces_on_level=v16)
+    assert some.levels == {k: every.levels[k] for k in keys}
+    assert some.deferred == {k: t for k, t in every.deferred.items() if k in keys}
+    assert some.unordered == every.unordered & keys
+
+
+def test_a_directive_after_a_curtailment_ended_keeps_off_its_ramps_level() -> None:
+    """2.x: the curtailment 12:10-12:20 holds level 3 with its ramp until 12:35; a directive of the same priority
+    received at 12:21 for 12:25-12:40 would share level 3 (no overlap with 12:10-12:20), but the ramp's validity
+    runs to 12:35 (K01.FR.06): it goes above, as the more recent."""
+    curtailment = Entry("c", 5, 1, T0, _minutes(10), _minutes(20), preferred=3, ramp=timedelta(minutes=15))
+    later = Entry("n", 5, 2, _minutes(21), _minutes(25), _minutes(40), preferred=3)
+    assert place([curtailment, later], ceiling=8, replaces_on_level=False).levels == {"c": 3, "n": 4}
+    without = replace(curtailment, ramp=timedelta(0))
+    assert place([without, later], ceiling=8, replaces_on_level=False).levels == {"c": 3, "n": 3}
+    worse = Entry("w", 8, 2, _minutes(21), _minutes(25), _minutes(40), preferred=1)
+    assert place([curtailment, worse], ceiling=8, replaces_on_level=True).levels == {"c": 3, "w": 1}
 
 
 def test_consecutive_intervals_get_distinct_levels_on_16_only() -> None:
