@@ -627,8 +627,9 @@ class Dispatcher:
     async def _call(
         self, directive_id: str, station_id: str, command: OcppCommand, planned: CommandOutcome
     ) -> CommandOutcome:
-        """Record and send one command on its own (clears)."""
-        self._audit.append_many([_sent_entry(directive_id, station_id, command, planned, self._clock.now())])
+        """Record and send one command on its own (clears): command.sent is on disk before the frame leaves, written
+        with the other stations' clears of this turn of the event loop in one transaction."""
+        await self._audit.durable(_sent_entry(directive_id, station_id, command, planned, self._clock.now()))
         return await self._exchange(directive_id, station_id, command, planned)
 
     async def _exchange(

@@ -127,3 +127,59 @@ async def test_several_commands_per_station_keep_their_audit_order(tmp_path: Pat
             assert len(station.seen) >= 2
             assert all(sent == 1 for sent, _ in station.seen.values())
         _assert_sent_before_answered(gw, str(SAMPLE_DIRECTIVE["id"]), stations)
+
+
+class ClearWitness(Witness):
+    """Also checks, on arrival of each ClearDERControl, that its command.sent is on disk."""
+
+    #: message id -> command.sent rows for it found on arrival.
+    cleared: dict[str, int]
+
+    def _on_message(self, text: str | bytes) -> None:
+        frame = json.loads(text)
+        if frame[0] == 2 and frame[2] == "ClearDERControl":
+            with contextlib.closing(sqlite3.connect(self.database)) as db:
+                (sent,) = db.execute(
+                    "SELECT count(*) FROM audit_entries WHERE kind='command.sent' AND message_id=? AND station_id=?",
+                    (frame[1], self.station_id),
+                ).fetchone()
+            self.cleared[frame[1]] = sent
+        super()._on_message(text)
+
+
+async def test_clears_of_a_cancel_are_on_disk_before_their_frames_and_share_transactions(tmp_path: Path) -> None:
+    """A cancel clears every station at once: each clear's command.sent is durable before its frame leaves
+    (GroupCommit.durable), and they go to disk together rather than one transaction (one fsync) per station."""
+    ids = [f"W{i:03d}" for i in range(COUNT)]
+    config = make_config(tmp_path, station_configs(ids))
+    async with running(config) as gw:
+        group = gw.fleet.audit
+        spy = Transactions(group._audit)
+        group._audit = spy
+        stations = [
+            ClearWitness(gw.ocpp.url, sid, OcppVersion.V21, password=PASSWORD, meter_interval=3600) for sid in ids
+        ]
+        for station in stations:
+            station.database, station.seen, station.cleared = gw.config.database, {}, {}
+        try:
+            await asyncio.gather(*(s.start() for s in stations))
+            await asyncio.gather(*(gw.fleet.stations[sid].capabilities_ready.wait() for sid in ids))
+            record = await gw.dispatcher.submit(
+                Directive.model_validate({"id": "droop", "duration_s": 600, "controls": {"freq_droop": DROOP}})
+            )
+            await gw.dispatcher.wait(record.directive.id)
+            before = len(spy.kinds)
+            await gw.dispatcher.cancel("droop")
+        finally:
+            await asyncio.gather(*(s.stop() for s in stations))
+        entries = gw.audit.trail("droop")
+    for station in stations:
+        assert list(station.cleared.values()) == [1]
+    clear_ids = {mid for s in stations for mid in s.cleared}
+    sent = {e.message_id: e.seq for e in entries if e.kind == "command.sent" and e.message_id in clear_ids}
+    answered = {e.message_id: e.seq for e in entries if e.kind == "station.answer" and e.message_id in clear_ids}
+    assert set(sent) == set(answered) == clear_ids
+    assert all(sent[mid] < answered[mid] for mid in sent)
+    with_clears = [kinds for kinds in spy.kinds[before:] if "command.sent" in kinds]
+    assert sum(kinds.count("command.sent") for kinds in with_clears) == COUNT
+    assert len(with_clears) < COUNT // 2

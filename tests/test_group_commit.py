@@ -133,3 +133,53 @@ async def test_a_writer_holding_the_log_itself_goes_after_the_buffer(tmp_path: P
         assert group.append("station.alarm", {}, at=AT) == 2  # its own write does not flush twice
     finally:
         log.close()
+
+
+async def test_durable_callers_of_one_turn_share_a_transaction_and_return_once_it_is_written() -> None:
+    sink = Sink()
+    group = GroupCommit(sink)
+    group.later(entry("station.answer"), schedule=False)  # buffered before them: written ahead, with them
+    returned: list[int] = []
+
+    async def clear(n: int) -> None:
+        await group.durable(entry("command.sent"))
+        returned.append(len(sink.transactions))  # what was written when this caller went on
+
+    await asyncio.gather(*(clear(n) for n in range(50)))
+    assert sink.transactions == [["station.answer"] + ["command.sent"] * 50]
+    assert returned == [1] * 50
+
+
+async def test_durable_entries_go_with_an_earlier_synchronous_write() -> None:
+    sink = Sink()
+    group = GroupCommit(sink)
+    waiter = asyncio.ensure_future(group.durable(entry("command.sent")))
+    await asyncio.sleep(0)  # the waiter has buffered its entry; the scheduled flush has not run yet
+    group.append_many([entry("directive.created")])
+    await waiter
+    assert sink.transactions == [["command.sent", "directive.created"]]
+
+
+async def test_a_failed_durable_write_raises_and_drops_only_the_durable_entries() -> None:
+    sink = Sink()
+    group = GroupCommit(sink)
+    group.later(entry("station.answer"))
+    sink.fail = True
+    with pytest.raises(OSError, match="disk full"):
+        await group.durable(entry("command.sent"))
+    sink.fail = False
+    group.flush()
+    assert sink.transactions == [["station.answer"]]  # the answer is kept, the unsent command's entry is not
+
+
+async def test_a_durable_caller_cancelled_before_the_write_leaves_no_entry() -> None:
+    sink = Sink()
+    group = GroupCommit(sink)
+    waiter = asyncio.ensure_future(group.durable(entry("command.sent")))
+    await asyncio.sleep(0)
+    group.later(entry("station.answer"), schedule=False)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    group.flush()
+    assert sink.transactions == [["station.answer"]]

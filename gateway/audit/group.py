@@ -44,7 +44,8 @@ class GroupCommit:
     """An audit sink (``append``, ``append_many``: durable on return) that also buffers (``later``).
 
     Buffered entries are written in order, in one transaction, on the next turn of the event loop, or earlier
-    with the next durable write (ahead of it, in the same transaction), or on ``flush``.
+    with the next durable write (ahead of it, in the same transaction), or on ``flush``. ``durable`` buffers too and
+    returns once its entries are written.
     """
 
     def __init__(self, audit: BatchAuditSink) -> None:
@@ -52,6 +53,8 @@ class GroupCommit:
         self._entries: list[AuditEntry] = []
         self._hooks: list[Callable[[], None]] = []
         self._handle: asyncio.Handle | None = None
+        #: Callers of ``durable`` waiting for the next write, with their (buffered) entries.
+        self._waiting: list[tuple[asyncio.Future[None], tuple[AuditEntry, ...]]] = []
 
     @classmethod
     def over(cls, audit: BatchAuditSink | GroupCommit) -> GroupCommit:
@@ -101,6 +104,24 @@ class GroupCommit:
         """Entries on disk when this returns, after (and in one transaction with) everything buffered before."""
         return self._write(entries)
 
+    async def durable(self, *entries: AuditEntry) -> None:
+        """Entries on disk when this returns, like ``append_many``, but written with everything buffered in this turn
+        of the event loop: many callers at once (a directive cleared from every station) share one transaction
+        instead of one fsync each. Raises what the write raised; cancelled before the write, the entries are
+        never written."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._entries.extend(entries)
+        self._waiting.append((future, entries))
+        self.schedule()
+        try:
+            await future
+        except asyncio.CancelledError:
+            if any(waiting is future for waiting, _ in self._waiting):  # not written yet
+                self._waiting = [w for w in self._waiting if w[0] is not future]
+                mine = {id(e) for e in entries}
+                self._entries = [e for e in self._entries if id(e) not in mine]
+            raise
+
     def _write(self, entries: Sequence[AuditEntry]) -> list[int]:
         if self._handle is not None:
             self._handle.cancel()
@@ -108,11 +129,24 @@ class GroupCommit:
         for hook in self._hooks:
             hook()
         buffered, self._entries = self._entries, []
+        waiting, self._waiting = self._waiting, []
+        if any(future.cancelled() for future, _ in waiting):  # their callers will not send what these record
+            dropped = {id(e) for future, mine in waiting if future.cancelled() for e in mine}
+            buffered = [e for e in buffered if id(e) not in dropped]
         if not buffered and not entries:
             return []
         try:
             seqs = self._audit.append_many([*buffered, *entries])
-        except BaseException:
-            self._entries = buffered + self._entries  # nothing was written: keep the buffer for the next try
+        except BaseException as exc:
+            # Nothing was written: keep the buffer for the next try, but not the entries of durable callers, who
+            # learn of the failure now (and so do not act on them).
+            failed = {id(e) for _, mine in waiting for e in mine}
+            self._entries = [e for e in buffered if id(e) not in failed] + self._entries
+            for future, _ in waiting:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("audit write aborted"))
             raise
+        for future, _ in waiting:
+            if not future.done():
+                future.set_result(None)
         return seqs[len(buffered) :]

@@ -35,7 +35,7 @@ class BenchServer(Protocol):
 
     async def wait_ready(self, count: int) -> None: ...
 
-    def prepare(self, number: int) -> None: ...
+    async def prepare(self, number: int) -> None: ...
 
     async def fan_out(self, number: int) -> tuple[int, int]: ...
 
@@ -55,6 +55,7 @@ class GatewayCsms:
         )
         self.gateway = Gateway.build(config)
         self._start = start
+        self._last: str | None = None
 
     async def begin(self) -> int:
         await self.gateway.start()
@@ -67,11 +68,17 @@ class GatewayCsms:
         states = list(self.gateway.fleet.stations.values())[:count]
         await asyncio.gather(*(s.capabilities_ready.wait() for s in states))
 
-    def prepare(self, number: int) -> None:
-        """Nothing: the gateway does all its work after submission."""
+    async def prepare(self, number: int) -> None:
+        """End the previous round's directive, untimed. Each round's directive covers the previous one, so the
+        gateway would supersede it, clearing it from every station inside the timed round: twice the commands the
+        baselines send. The gateway does all of the round's own work after submission."""
+        if self._last is not None:
+            await self.gateway.dispatcher.cancel(self._last)
+            self._last = None
 
     async def fan_out(self, number: int) -> tuple[int, int]:
         directive = workload.directive(number, self._start)
+        self._last = directive.id
         record = await self.gateway.submit(directive)
         outcomes = await self.gateway.outcomes(record.directive.id)
         sent = sum(len(o.commands) for o in outcomes)
@@ -96,7 +103,7 @@ class _Baseline:
     async def wait_ready(self, count: int) -> None:
         await self.csms.booted.wait(count)
 
-    def prepare(self, number: int) -> None:
+    async def prepare(self, number: int) -> None:
         self.csms.prepare(number)
 
     async def fan_out(self, number: int) -> tuple[int, int]:
@@ -135,7 +142,7 @@ async def _ready(server: BenchServer, count: int, timeout: float) -> None:
 
 
 async def _round(server: BenchServer, number: int, profiler: cProfile.Profile | None) -> None:
-    server.prepare(number)
+    await server.prepare(number)
     cpu = cpu_seconds()
     t0 = time.monotonic()
     if profiler is not None:

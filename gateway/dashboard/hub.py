@@ -126,7 +126,8 @@ class EventHub:
             for sid in set(before.controls) | set(self._in_force.controls):
                 if before.controls.get(sid) != self._in_force.controls.get(sid):
                     self._dirty.add(sid)
-        self._publish("directive", {**self._directive_row(record), "event": event.kind.value})
+        if self._subscribers:  # the row counts outcomes in SQL: only for someone watching
+            self._publish("directive", {**self._directive_row(record), "event": event.kind.value})
 
     # -- the periodic part -------------------------------------------------------------------------------------
 
@@ -134,6 +135,8 @@ class EventHub:
         """Send coalesced station changes, one power sample, and link or checkpoint changes."""
         if self._dirty:
             dirty, self._dirty = self._dirty, set()
+            if not self._subscribers:  # rows are built for subscribers; one that joins later gets all in its snapshot
+                dirty = set()
             present = [self._fleet.stations[sid] for sid in sorted(dirty) if sid in self._fleet.stations]
             if present:
                 self._publish("stations", [self._station_row(s) for s in present])

@@ -129,6 +129,24 @@ def capabilities_v2(version: OcppVersion, values: Values, *, nominal_voltage_v: 
     )
 
 
+#: Distinct capability sets seen, each kept once: most stations of a fleet report the same ones, and an idle station
+#: then holds a reference instead of its own model (about 5 KiB with its strings).
+_SHARED: dict[StationCapabilities, StationCapabilities] = {}
+#: Bound on the distinct sets kept; past it, new ones are returned as they are (not shared).
+SHARED_MAX = 1024
+
+
+def shared(caps: StationCapabilities) -> StationCapabilities:
+    """An equal capability set already held, else ``caps`` itself (kept for the next equal one while there is
+    room). The models are frozen, so sharing one between stations is safe."""
+    known = _SHARED.get(caps)
+    if known is not None:
+        return known
+    if len(_SHARED) < SHARED_MAX:
+        _SHARED[caps] = caps
+    return caps
+
+
 def capabilities_v16(config: Mapping[str, Any], *, nominal_voltage_v: float = 230.0) -> StationCapabilities:
     """Capabilities of a 1.6 station from a GetConfiguration response."""
     keys = {k.get("key"): k.get("value") for k in config.get("configurationKey", []) if isinstance(k, Mapping)}

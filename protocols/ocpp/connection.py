@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,24 @@ _ANSWERED_MEMORY = 64
 
 
 class StationConnection:
+    """Slots and a future for `booted` (an Event holds a deque): at 10,000 idle connections every object counts."""
+
+    __slots__ = (
+        "_answered",
+        "_clock",
+        "_closed",
+        "_events",
+        "_heartbeat_s",
+        "_lock",
+        "_max_bytes",
+        "_on_boot",
+        "_pending",
+        "booted",
+        "station_id",
+        "version",
+        "ws",
+    )
+
     def __init__(
         self,
         station_id: str,
@@ -46,7 +63,8 @@ class StationConnection:
         self.station_id = station_id
         self.version = version
         self.ws = ws
-        self.booted = asyncio.Event()
+        #: Done once BootNotification is answered.
+        self.booted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._events = events
         self._clock = clock
         self._max_bytes = max_message_bytes
@@ -54,7 +72,8 @@ class StationConnection:
         self._on_boot = on_boot
         self._lock = asyncio.Lock()
         self._pending: tuple[str, str, asyncio.Future[Reply]] | None = None
-        self._answered: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        #: Answered station message ids, oldest first (dicts keep insertion order): (digest of the CALL, answer).
+        self._answered: dict[str, tuple[bytes, str]] = {}
         self._closed = False
 
     @property
@@ -148,7 +167,7 @@ class StationConnection:
             self._closed = True
 
     async def _on_call(self, call: Call, raw: str) -> None:
-        digest = hashlib.blake2b(f"{call.action}\0{raw}".encode(), digest_size=16).hexdigest()
+        digest = hashlib.blake2b(f"{call.action}\0{raw}".encode(), digest_size=16).digest()
         seen = self._answered.get(call.message_id)
         if seen is not None:
             if seen[0] == digest:  # a retry of a message already answered (part 4, 4.1.4): same answer again
@@ -172,10 +191,11 @@ class StationConnection:
         await self._send(text)
         self._observe(call.action, call.payload, call.message_id)
 
-    def _remember(self, message_id: str, digest: str, text: str) -> None:
-        self._answered[message_id] = (digest, text)
-        if len(self._answered) > _ANSWERED_MEMORY:
-            self._answered.popitem(last=False)
+    def _remember(self, message_id: str, digest: bytes, text: str) -> None:
+        answered = self._answered
+        answered[message_id] = (digest, text)
+        if len(answered) > _ANSWERED_MEMORY:
+            del answered[next(iter(answered))]
 
     def _observe(self, action: str, payload: dict[str, Any], message_id: str) -> None:
         """Tell the runtime what the station said, after it has had its answer."""
@@ -183,7 +203,8 @@ class StationConnection:
         events = self._events
         if action == "BootNotification":
             events.station_booted(self.station_id, payload, now)
-            self.booted.set()
+            if not self.booted.done():
+                self.booted.set_result(None)
             self._on_boot(self)
         else:
             handlers.report(events, self.version, self.station_id, action, payload, message_id, now)

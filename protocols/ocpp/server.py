@@ -210,7 +210,7 @@ class OcppServer:
     async def _await_boot(self, conn: StationConnection) -> None:
         """A station that reconnects without booting (part 4, 5.3) still gets its capabilities read."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(conn.booted.wait(), self.settings.boot_wait_s)
+            await asyncio.wait_for(asyncio.shield(conn.booted), self.settings.boot_wait_s)
             return
         if not conn.closed:
             await self._read_capabilities(conn)
@@ -236,4 +236,4 @@ async def read_capabilities(send: Caller, station_id: str, version: OcppVersion,
         caps = capabilities.capabilities_v2(version, values)
     if reply.kind is not ReplyKind.RESULT:
         log.warning("station %s: capability read failed (%s %s)", station_id, reply.kind, reply.error_code)
-    return caps
+    return capabilities.shared(caps)

@@ -3,6 +3,7 @@ events, and the page's static files."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import aiohttp
 
 from gateway.dashboard import EventHub
 from gateway.demo import SAMPLE_DIRECTIVE
+from gateway.model import Directive
 from tests.dashboard.conftest import MIX, World
 from tests.support import TOKEN
 
@@ -115,3 +117,34 @@ async def test_closing_the_hub_ends_open_streams(world: World) -> None:
     hub.close()
     assert sub.queue.get_nowait() is not None  # the snapshot
     assert sub.queue.get_nowait() is None
+
+
+async def test_a_subscriber_joining_after_changes_nobody_watched_sees_them_all_in_its_snapshot(world: World) -> None:
+    gw = world.gateway
+    hub = EventHub(gw.fleet, gw.store, gw.audit, gw.clock, gw.adapters)
+    gw.dispatcher.on_event(hub.directive_event)
+    record = await gw.submit(Directive.model_validate(SAMPLE_DIRECTIVE))
+    await gw.dispatcher.wait(record.directive.id)
+    metered = asyncio.Event()
+    gw.fleet.on_change(lambda sid: metered.set() if gw.fleet.stations[sid].power_w is not None else None)
+    gw.fleet.on_change(hub.station_changed)
+    await world.stations["DASH-21"].send_meter_values()
+    await metered.wait()
+    hub.tick()  # nobody subscribed: rows are not built (gateway/dashboard/hub.py), and nothing is kept for later
+    assert hub.subscribers == 0
+
+    late = hub.subscribe()
+    snapshot = late.queue.get_nowait()
+    assert snapshot is not None
+    rows = {s["id"]: s for s in snapshot.data["stations"]}
+    assert rows["DASH-21"]["power_w"] == gw.fleet.stations["DASH-21"].power_w
+    assert rows["DASH-21"]["limit_w"] == 7000  # the directive applied while nobody watched is in force
+    assert [d["id"] for d in snapshot.data["directives"]] == [record.directive.id]
+    hub.tick()
+    assert [m.event for m in [late.queue.get_nowait() for _ in range(late.queue.qsize())] if m] == ["sample"]
+    hub.station_changed("DASH-21")
+    hub.tick()
+    stations = late.queue.get_nowait()
+    assert stations is not None
+    assert stations.event == "stations"
+    assert [s["id"] for s in stations.data] == ["DASH-21"]
