@@ -151,7 +151,7 @@ def build_report(directive_id: str, entries: Sequence[StoredEntry]) -> Directive
         if e.kind == Kind.STATION_ANSWER and e.message_id is not None:
             answers.setdefault((e.station_id, e.message_id), e)  # the first answer is the answer
     for e in entries:
-        if e.kind == Kind.DIRECTIVE_CREATED:
+        if e.kind in (Kind.DIRECTIVE_CREATED, Kind.DIRECTIVE_STATIONS):
             report.asked.append(e)
         elif e.kind == Kind.SIGNAL_RECEIVED:
             report.signals.append(e)
