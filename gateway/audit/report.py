@@ -1,7 +1,7 @@
 """Compliance summary of one directive, built only from its audit trail.
 
-What was asked (``directive.created``), where it came from (``signal.received``), what the gateway
-decided (``allocation.decided``, lifecycle entries), what it sent to each station and what each station
+What was asked (``directive.created``, ``directive.stations``), where it came from (``signal.received``), what the
+gateway decided (``allocation.decided``, lifecycle entries), what it sent to each station and what each station
 answered and when (``command.sent`` paired with ``station.answer`` by station and OCPP message id), and
 what went back upstream (``upstream.sent``) or was given up on (``upstream.dropped``).
 """
