@@ -10,7 +10,8 @@ frames leaves, and station answers and final outcomes are buffered and written t
 event loop (group commit, gateway.audit.group, shared with the fleet registry). Anything the dispatcher reads back
 or writes durably takes that buffer along first, so the audit keeps its order: command.sent before the station's
 answer, answers before the directive's next step. A directive's directive.created entry is written with the first
-chunk's command.sent entries, ahead of them, so the first frame waits for one fsync.
+chunk's command.sent entries, ahead of them, so the first frame waits for one fsync; its station list, encoded in
+the audit's canonical JSON, follows the first chunk in a directive.stations entry.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from gateway.audit.entry import AuditEntry
 from gateway.audit.group import BatchAuditSink, GroupCommit
+from gateway.audit.stationlist import directive_entries
 from gateway.clock import Clock
 from gateway.fleet import Fleet
 from gateway.gcfreeze import frozen_during
@@ -130,6 +132,8 @@ class Dispatcher:
         self._reconciling: dict[str, asyncio.Lock] = {}
         #: The stack-level snapshot of each fan-out under way (gateway.stacks), by directive id.
         self._stacks: dict[str, Stacks] = {}
+        #: directive.stations entries of new directives, written after their first chunk.
+        self._station_lists: dict[str, AuditEntry] = {}
         self._waits = Waits()
         #: Timed clears under way: (directive id, station id).
         self._clearing: set[tuple[str, str]] = set()
@@ -176,13 +180,10 @@ class Dispatcher:
         number = self._store.add_directive(directive, DirectiveState.RECEIVED, now)
         # directive.created goes to disk with the first chunk's command.sent entries (one fsync before the first
         # frame), ahead of them; any durable write before that (a listener's) takes it along first. The flush is
-        # scheduled after the fan-out's first step, so with no chunk to plan it is written on the next turn.
-        created = AuditEntry(
-            "directive.created",
-            {"directive": directive.model_dump(mode="json"), "number": number, "stations": stations},
-            now,
-            directive_id=directive.id,
-            signal_id=directive.source.signal_id,
+        # scheduled after the fan-out's first step, so with no chunk to plan it is written on the next turn. It
+        # carries the station list's digest; the list follows the first chunk (gateway.audit.stationlist).
+        created, self._station_lists[directive.id] = directive_entries(
+            directive.model_dump(mode="json"), number, stations, now, signal_id=directive.source.signal_id
         )
         self._audit.later(created, schedule=False)
         await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
@@ -212,17 +213,15 @@ class Dispatcher:
             await asyncio.shield(run)
         now = self._clock.now()
         self._store.replace_directive(directive, DirectiveState.RECEIVED, now)
-        self._append(
-            "directive.created",
-            {
-                "directive": directive.model_dump(mode="json"),
-                "number": previous.number,
-                "stations": stations,
-                "changed": True,
-            },
-            at=now,
-            directive_id=directive.id,
-            signal_id=directive.source.signal_id,
+        self._audit.append_many(
+            directive_entries(
+                directive.model_dump(mode="json"),
+                previous.number,
+                stations,
+                now,
+                signal_id=directive.source.signal_id,
+                changed=True,
+            )
         )
         await self._emit(DirectiveEvent(directive.id, DirectiveEventKind.RECEIVED, now))
         dropped = [o for o in self._outcomes(directive.id) if o.station_id not in stations]
@@ -452,6 +451,7 @@ class Dispatcher:
             return await self._apply_stations(directive, number, stations, received, previous)
         finally:
             self._stacks.pop(directive.id, None)
+            self._list_stations(directive.id)  # a fan-out that failed before its first chunk
 
     async def _apply_stations(
         self,
@@ -483,6 +483,7 @@ class Dispatcher:
                 waiting.append(asyncio.ensure_future(self._apply(directive, number, sid, received, previous)))
         if chunk:
             running.extend(await self._start_chunk(directive, number, chunk, received, previous, mapped))
+        self._list_stations(directive.id)  # no chunk: written with what comes next
         outcomes = await asyncio.gather(*running, *waiting)
         by_station = {o.station_id: o for o in outcomes}
         return [by_station[sid] for sid in stations]
@@ -502,8 +503,15 @@ class Dispatcher:
         sends: list[asyncio.Future[StationOutcome]] = [
             asyncio.ensure_future(self._send(directive.id, plan)) for plan in plans
         ]
+        self._list_stations(directive.id)  # after the sends: its flush runs once their frames are out
         await asyncio.sleep(0)
         return sends
+
+    def _list_stations(self, directive_id: str) -> None:
+        """Buffer the directive.stations entry of a new directive (once, after its first chunk)."""
+        entry = self._station_lists.pop(directive_id, None)
+        if entry is not None:
+            self._audit.later(entry)
 
     async def _apply(
         self,

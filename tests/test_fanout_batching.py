@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -115,6 +116,31 @@ async def test_the_directive_is_recorded_with_its_first_chunk(tmp_path: Path) ->
     assert after == ["command.sent"] * 16  # the dispatcher's first chunk
     created = next(e.seq for e in entries if e.kind == "directive.created")
     assert all(created < e.seq for e in entries if e.kind == "command.sent")
+
+
+async def test_the_station_list_follows_the_first_chunk_under_its_digest(tmp_path: Path) -> None:
+    """directive.created carries the station list's count and SHA-256, not the ids (encoding 10,000 of them held up
+    the first frame); the list itself is a directive.stations entry after the first chunk, outside its transaction,
+    and its digest is the one directive.created committed to."""
+    config = make_config(tmp_path, station_configs([f"W{i:03d}" for i in range(COUNT)]))
+    async with running(config) as gw:
+        group = gw.fleet.audit
+        spy = Transactions(group._audit)
+        group._audit = spy
+        await _fan_out(gw, {"id": "droop", "duration_s": 600, "controls": {"freq_droop": DROOP}})
+        entries = gw.audit.trail("droop")
+    ids = [f"W{i:03d}" for i in range(COUNT)]
+    expected = hashlib.sha256("".join(f"{sid}\n" for sid in ids).encode()).hexdigest()
+    created = next(e for e in entries if e.kind == "directive.created")
+    listed = next(e for e in entries if e.kind == "directive.stations")
+    assert "stations" not in created.data
+    assert (created.data["station_count"], created.data["stations_sha256"]) == (COUNT, expected)
+    assert listed.data == {"stations": ids, "sha256": expected}
+    first_sent = [e.seq for e in entries if e.kind == "command.sent"][:16]
+    assert created.seq < min(first_sent)
+    assert max(first_sent) < listed.seq
+    first = next(kinds for kinds in spy.kinds if "directive.created" in kinds)
+    assert "directive.stations" not in first
 
 
 async def test_several_commands_per_station_keep_their_audit_order(tmp_path: Path) -> None:

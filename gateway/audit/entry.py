@@ -44,6 +44,7 @@ class Kind(StrEnum):
     SIGNAL_RECEIVED = "signal.received"
     INPUT_REJECTED = "input.rejected"
     DIRECTIVE_CREATED = "directive.created"
+    DIRECTIVE_STATIONS = "directive.stations"
     DIRECTIVE_SCHEDULED = "directive.scheduled"
     DIRECTIVE_ACTIVE = "directive.active"
     DIRECTIVE_OUTCOME = "directive.outcome"

@@ -1,7 +1,7 @@
 """Compliance summary of one directive, built only from its audit trail.
 
-What was asked (``directive.created``), where it came from (``signal.received``), what the gateway
-decided (``allocation.decided``, lifecycle entries), what it sent to each station and what each station
+What was asked (``directive.created``, ``directive.stations``), where it came from (``signal.received``), what the
+gateway decided (``allocation.decided``, lifecycle entries), what it sent to each station and what each station
 answered and when (``command.sent`` paired with ``station.answer`` by station and OCPP message id), and
 what went back upstream (``upstream.sent``) or was given up on (``upstream.dropped``).
 """
@@ -151,7 +151,7 @@ def build_report(directive_id: str, entries: Sequence[StoredEntry]) -> Directive
         if e.kind == Kind.STATION_ANSWER and e.message_id is not None:
             answers.setdefault((e.station_id, e.message_id), e)  # the first answer is the answer
     for e in entries:
-        if e.kind == Kind.DIRECTIVE_CREATED:
+        if e.kind in (Kind.DIRECTIVE_CREATED, Kind.DIRECTIVE_STATIONS):
             report.asked.append(e)
         elif e.kind == Kind.SIGNAL_RECEIVED:
             report.signals.append(e)

@@ -42,6 +42,11 @@ class BenchServer(Protocol):
     async def stop(self) -> None: ...
 
 
+#: After the untimed cancel: the station traffic it held up (meter values, heartbeats, keepalive pings of 10,000
+#: connections) is handled before the round's clock starts, not in front of the round's first frame.
+_SETTLE_S = 1.0
+
+
 class GatewayCsms:
     """The real gateway, built from configuration as `dergw run` builds it (security profile 0: no passwords)."""
 
@@ -75,6 +80,7 @@ class GatewayCsms:
         if self._last is not None:
             await self.gateway.dispatcher.cancel(self._last)
             self._last = None
+            await asyncio.sleep(_SETTLE_S)
 
     async def fan_out(self, number: int) -> tuple[int, int]:
         directive = workload.directive(number, self._start)
