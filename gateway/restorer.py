@@ -256,17 +256,20 @@ class Restorer:
                 )
                 for c in commands
             ]
-        done = []
-        for command in commands:
-            planned = CommandOutcome(
-                action=command.action,
-                message_id=self._hooks.new_message_id(),
-                controls=list(command.controls),
-                status=OutcomeStatus.PENDING,
-                detail=_WITHDRAWN,
-            )
-            done.append(await self._hooks.call(d.id, station_id, command, planned))
-        return done
+        return [await self._send(d.id, station_id, command, _WITHDRAWN) for command in commands]
+
+    async def _send(
+        self, directive_id: str, station_id: str, command: OcppCommand, detail: str | None
+    ) -> CommandOutcome:
+        """One command on its own (audited and recorded by the dispatcher's call)."""
+        planned = CommandOutcome(
+            action=command.action,
+            message_id=self._hooks.new_message_id(),
+            controls=list(command.controls),
+            status=OutcomeStatus.PENDING,
+            detail=detail,
+        )
+        return await self._hooks.call(directive_id, station_id, command, planned)
 
     # -- one station -------------------------------------------------------------------------------------------
 
@@ -323,17 +326,7 @@ class Restorer:
         if not commands:
             return []
         self._audit(record, trigger, paced, at)
-        sent: list[tuple[str, CommandOutcome]] = []
-        for command in commands:
-            planned = CommandOutcome(
-                action=command.action,
-                message_id=self._hooks.new_message_id(),
-                controls=list(command.controls),
-                status=OutcomeStatus.PENDING,
-                detail=command.note,
-            )
-            sent.append((_profile_id(command), await self._hooks.call(d.id, station_id, command, planned)))
-        return sent
+        return [(_profile_id(c), await self._send(d.id, station_id, c, c.note)) for c in commands]
 
     def _restore_command(
         self,
