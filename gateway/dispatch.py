@@ -832,9 +832,8 @@ class Dispatcher:
         keep: set[int] = set(ramping)
         desired: list[tuple[str, OcppCommand]] = []
         unsupported: dict[str, tuple[UnsupportedControl, ...]] = {}
-        live = (DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE)
         stacks = self._load_stacks()
-        for record in self._store.directives(live, limit=100_000):
+        for record in self._store.live_directives():
             d = record.directive
             if station_id not in self._targets(d):
                 continue

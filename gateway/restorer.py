@@ -49,7 +49,6 @@ from mappings.restore_profiles import RESTORE_NOTE, curtailed_limit_w, with_rest
 #: ChargingScheduleMaxPeriods): the curtailed period and 10 steps.
 DEFAULT_PERIODS = 11
 _WITHDRAWN = "restore ramp withdrawn: a later directive limits the station"
-_LIVE = (DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE)
 _NOTE = re.compile(rf"^{RESTORE_NOTE} (\S+) until (\S+)")
 
 
@@ -372,7 +371,7 @@ class Restorer:
         """The other directives for this station that may be in force from `at` on, each with the import limit the
         station holds for it (its share of an aggregate, in its own window): what caps the ramp."""
         found = []
-        for other in self._store.directives(_LIVE, limit=100_000):
+        for other in self._store.live_directives():
             o = other.directive
             if other.number == record.number or not self._aims_at(o, station_id) or not _limits(o):
                 continue
@@ -393,7 +392,7 @@ class Restorer:
     def _others(self, record: DirectiveRecord, station_id: str, at: datetime) -> list[DirectiveRecord]:
         """The other directives for this station in force at `at` (defaults always), best priority first."""
         found = []
-        for other in self._store.directives(_LIVE, limit=100_000):
+        for other in self._store.live_directives():
             o = other.directive
             if other.number == record.number or not self._aims_at(o, station_id):
                 continue

@@ -95,6 +95,7 @@ class Store:
         self._db.executescript(_SCHEMA)
         #: Bumped by every write to directives or pending clears: the snapshots below are valid for one value.
         self._generation = 0
+        self._live: tuple[int, tuple[DirectiveRecord, ...]] | None = None
         self._stacking: tuple[tuple[int, timedelta | Reach], datetime, tuple[DirectiveRecord, ...]] | None = None
         self._clears: tuple[int, tuple[tuple[str, str, datetime], ...]] | None = None
         #: Per station, the outcome saved last (of whichever directive) with its stored JSON: reading a fan-out's
@@ -203,6 +204,19 @@ class Store:
         args.append(limit)
         return [_directive_record(r) for r in self._db.execute(sql, args)]
 
+    def live_directives(self) -> tuple[DirectiveRecord, ...]:
+        """Every directive not ended (received, scheduled, active), newest first. Read once per change of the
+        directives and kept: reconciliation, restore ramps and supersession ask for them per station, and a cancel
+        or a reconnect wave asks for every station of the fleet."""
+        if self._live is None or self._live[0] != self._generation:
+            rows = self._db.execute(
+                "SELECT number, body, state, created, updated FROM directives "
+                f"WHERE state IN ({','.join('?' * len(_LIVE))}) ORDER BY number DESC",
+                _LIVE,
+            ).fetchall()
+            self._live = (self._generation, tuple(_directive_record(r) for r in rows))
+        return self._live[1]
+
     def stacking_directives(
         self, now: datetime, reach: timedelta | Reach = timedelta(0), longest: timedelta | None = None
     ) -> tuple[DirectiveRecord, ...]:
@@ -227,12 +241,7 @@ class Store:
             reach = lambda _record, _live: fixed  # noqa: E731
         elif longest is None:
             raise ValueError("a reach per directive needs its bound, `longest`")
-        rows = self._db.execute(
-            "SELECT number, body, state, created, updated FROM directives "
-            f"WHERE state IN ({','.join('?' * len(_LIVE))})",
-            _LIVE,
-        ).fetchall()
-        live = [_directive_record(r) for r in rows]
+        live = sorted(self.live_directives(), key=lambda r: r.number)
         owed: dict[str, datetime] = {}
         for did, _, due in self.pending_clears():
             owed[did] = max(due, owed.get(did, due))

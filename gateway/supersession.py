@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
-from gateway.model import Directive, DirectiveState, OutcomeStatus, StationOutcome
+from gateway.model import Directive, OutcomeStatus, StationOutcome
 from gateway.schedule.supersede import covers
 from gateway.store import DirectiveRecord, Store
 
-_LIVE = (DirectiveState.RECEIVED, DirectiveState.SCHEDULED, DirectiveState.ACTIVE)
 #: Outcomes at which the newer directive counts as in place (an offline station gets it, and loses the older
 #: one, when it reconnects).
 _TAKEN = frozenset({OutcomeStatus.ACCEPTED, OutcomeStatus.OFFLINE})
@@ -27,7 +26,7 @@ def superseded_by(
     """Ids of the live directives received before `newer` that it fully replaces at every station they target."""
     taken = {o.station_id for o in outcomes if o.status in _TAKEN}
     found = []
-    for older in store.directives(_LIVE, limit=100_000):
+    for older in store.live_directives():
         if older.number >= newer.number:
             continue
         if not covers(newer.directive, newer.created, older.directive, older.created, now):
