@@ -393,7 +393,9 @@ class Dispatcher:
     async def _tick(self) -> datetime | None:
         now = self._clock.now()
         due: list[datetime] = []
-        for record in self._store.directives([DirectiveState.SCHEDULED, DirectiveState.ACTIVE]):
+        for record in self._store.live_directives():
+            if record.state is DirectiveState.RECEIVED:
+                continue  # its fan-out is under way
             d = record.directive
             if d.is_default:
                 if record.state is DirectiveState.SCHEDULED:

@@ -150,7 +150,9 @@ class Restorer:
         slow station never holds up the timer); return the due time of the next ones."""
         due: list[datetime] = []
         lead = timedelta(seconds=self.settings.lead_s)
-        for record in self._store.directives([DirectiveState.SCHEDULED, DirectiveState.ACTIVE]):
+        for record in self._store.live_directives():
+            if record.state is DirectiveState.RECEIVED:
+                continue  # its fan-out is under way
             d = record.directive
             if d.is_default or d.duration_s is None or d.id in self._done or not _limits(d):
                 continue
