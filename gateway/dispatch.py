@@ -819,7 +819,7 @@ class Dispatcher:
             for did, run in list(self._runs.items())
             if not run.done()
             and (r := self._store.directive(did)) is not None
-            and station_id in self._targets(r.directive)
+            and self._fleet.aims_at(r.directive.target, station_id)
         ]
         await asyncio.gather(*(asyncio.shield(run) for run in running), return_exceptions=True)
         state = self._fleet.stations.get(station_id)
@@ -837,7 +837,7 @@ class Dispatcher:
         stacks = self._load_stacks()
         for record in self._store.live_directives():
             d = record.directive
-            if station_id not in self._targets(d):
+            if not self._fleet.aims_at(d.target, station_id):
                 continue
             if d.id in in_flight or record.number in ramping:  # its own fan-out sends it, or it ramps back
                 keep.add(record.number)

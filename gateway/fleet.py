@@ -198,6 +198,19 @@ class Fleet:
             raise KeyError(f"unknown group(s): {', '.join(missing)}")
         return sorted({sid for g in target.ids for sid in self.members(g)})
 
+    def aims_at(self, target: Target, station_id: str) -> bool:
+        """Whether `target` takes in the station: `resolve`'s rule for one station, without building the fleet-sized
+        list (reconciliation and restore ramps ask this per station and directive). Unknown ids or groups beside it
+        do not matter here."""
+        state = self.stations.get(station_id)
+        if state is None:
+            return False
+        if target.scope is TargetScope.FLEET:
+            return True
+        if target.scope is TargetScope.STATION:
+            return station_id in target.ids
+        return any(g in state.groups for g in target.ids)
+
     def members(self, group: str) -> list[str]:
         return sorted(s.id for s in self.stations.values() if group in s.groups)
 

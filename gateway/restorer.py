@@ -36,7 +36,6 @@ from gateway.model import (
     OutcomeStatus,
     StationCapabilities,
     StationOutcome,
-    TargetScope,
 )
 from gateway.schedule.arbitration import Candidate
 from gateway.schedule.restore import Pace, pace, restore_plan
@@ -375,7 +374,7 @@ class Restorer:
         found = []
         for other in self._store.live_directives():
             o = other.directive
-            if other.number == record.number or not self._aims_at(o, station_id) or not _limits(o):
+            if other.number == record.number or not self._fleet.aims_at(o.target, station_id) or not _limits(o):
                 continue
             own = o if o.is_default else self._hooks.own(o, station_id, other.created)
             end = None if o.is_default else own.end(other.created)
@@ -396,7 +395,7 @@ class Restorer:
         found = []
         for other in self._store.live_directives():
             o = other.directive
-            if other.number == record.number or not self._aims_at(o, station_id):
+            if other.number == record.number or not self._fleet.aims_at(o.target, station_id):
                 continue
             if not o.is_default:
                 own = self._hooks.own(o, station_id, other.created)
@@ -405,18 +404,6 @@ class Restorer:
                     continue
             found.append(other)
         return sorted(found, key=lambda r: (r.directive.priority, -r.number))
-
-    def _aims_at(self, directive: Directive, station_id: str) -> bool:
-        """Whether `directive` targets the station (Fleet.resolve's rule, for one station: no fleet-sized list)."""
-        state = self._fleet.stations.get(station_id)
-        target = directive.target
-        if state is None:
-            return False
-        if target.scope is TargetScope.FLEET:
-            return True
-        if target.scope is TargetScope.STATION:
-            return station_id in target.ids
-        return any(g in state.groups for g in target.ids)
 
     def _audit(self, record: DirectiveRecord, trigger: str, paced: Pace, at: datetime) -> None:
         """One restore.planned per directive, trigger and pace, at the first station that restores with it."""
