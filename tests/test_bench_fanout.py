@@ -23,6 +23,8 @@ def test_fanout_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) ->
         "first frame p99 (ms)",
         "RSS per idle station (KiB)",
         "CPU s per 1000 commands",
+        "simulators' CPU s per 1000",
+        "cores busy in the round",
     ):
         (line,) = [line for line in table.splitlines() if line.startswith(label)]
         values = [float(v) for v in line[len(label) :].split()]

@@ -34,6 +34,8 @@ class Figures:
     fanout_s: list[float] = field(default_factory=list)
     first_frame_s: list[float] = field(default_factory=list)
     cpu_per_1000_s: list[float] = field(default_factory=list)
+    sim_cpu_per_1000_s: list[float] = field(default_factory=list)
+    busy_cores: list[float] = field(default_factory=list)
     commands: int = 0
     accepted: int = 0
 
@@ -72,6 +74,8 @@ class Report:
         row("RSS per idle station (KiB)", [f"{f.rss_per_station_kib:.1f}" for f in fig])
         row("RSS idle, all stations (MiB)", [f"{f.rss_idle_kib / 1024:.0f}" for f in fig])
         row("CPU s per 1000 commands", [f"{median(f.cpu_per_1000_s):.3f}" for f in fig])
+        row("simulators' CPU s per 1000", [f"{median(f.sim_cpu_per_1000_s):.3f}" for f in fig])
+        row("cores busy in the round", [f"{median(f.busy_cores):.2f}" for f in fig])
         row("commands sent / accepted", [f"{f.commands}/{f.accepted}" for f in fig])
         naive, floor = self.ratio("naive", "gateway"), self.ratio("gateway", "floor")
         if naive is not None:
@@ -131,6 +135,7 @@ def _measure(
         for number in range(1, warmup + rounds + 1):
             done = server.request(f"round {number}", timeout)
             firsts = [sim.request(f"first {done['t0']}", 30)["first"] for sim in sims]
+            sim_cpu = sum(sim.request(f"cpu {done['t0']} {done['done']}", 30)["cpu_s"] for sim in sims)
             measured = number > warmup
             print(
                 f"{kind}: round {number}{'' if measured else ' (warm-up)'}: {done['commands']} commands, "
@@ -142,6 +147,8 @@ def _measure(
             figures.fanout_s.append(done["done"] - done["t0"])
             figures.first_frame_s.append(min(f for f in firsts if f is not None) - done["t0"])
             figures.cpu_per_1000_s.append(done["cpu_s"] / max(1, done["commands"]) * 1000)
+            figures.sim_cpu_per_1000_s.append(sim_cpu / max(1, done["commands"]) * 1000)
+            figures.busy_cores.append((done["cpu_s"] + sim_cpu) / (done["done"] - done["t0"]))
             figures.commands += done["commands"]
             figures.accepted += done["accepted"]
     finally:

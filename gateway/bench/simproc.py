@@ -3,16 +3,20 @@
 Each station stamps (time.monotonic, one clock for every process on the machine) when a SetDERControl reaches it,
 so the parent can tell when the first frame of a fan-out was on the wire.
 
-Commands: `first T0` answers the earliest SetDERControl arrival at or after T0 and how many arrived since.
+Commands: `first T0` answers the earliest SetDERControl arrival at or after T0 and how many arrived since;
+`cpu T0 T1` answers the CPU seconds this process spent between T0 and T1 (from samples taken every few ms), so the
+bench can say how much of the machine the load generator took during a round.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import time
 
 from gateway.bench.procs import commands, say
+from gateway.bench.stats import cpu_seconds
 from gateway.model import OcppVersion
 from protocols.ocpp.simulator import Fleet, SimStation
 
@@ -26,6 +30,37 @@ class _Stamps:
     def since(self, t0: float) -> tuple[float | None, int]:
         later = [t for t in self.times if t >= t0]
         return (min(later) if later else None), len(later)
+
+
+class _CpuSamples:
+    """(time.monotonic, CPU seconds) of this process every `every_s`, to read the CPU spent in a past interval."""
+
+    def __init__(self, every_s: float = 0.01, keep: int = 100_000) -> None:
+        self.every_s = every_s
+        self.keep = keep
+        self.times: list[float] = []
+        self.cpu: list[float] = []
+
+    async def run(self) -> None:
+        while True:
+            self.times.append(time.monotonic())
+            self.cpu.append(cpu_seconds())
+            if len(self.times) > 2 * self.keep:
+                del self.times[: self.keep], self.cpu[: self.keep]
+            await asyncio.sleep(self.every_s)
+
+    def at(self, t: float) -> float:
+        """CPU seconds at `t`, interpolated between the samples around it."""
+        i = bisect.bisect_left(self.times, t)
+        if i == 0:
+            return self.cpu[0]
+        if i == len(self.times):
+            return self.cpu[-1]
+        t1, t2, c1, c2 = self.times[i - 1], self.times[i], self.cpu[i - 1], self.cpu[i]
+        return c1 + (c2 - c1) * (t - t1) / (t2 - t1)
+
+    def between(self, t0: float, t1: float) -> float:
+        return self.at(t1) - self.at(t0)
 
 
 class BenchStation(SimStation):
@@ -52,11 +87,14 @@ async def _main(args: argparse.Namespace) -> None:
             f"{args.prefix}{i:05d}",
             OcppVersion.V21,
             meter_interval=args.meter_interval,
+            phase=i / args.count,  # spread evenly: steady background traffic from boot on, not bursts
             reconnect_delay=None,
             call_timeout=120.0,
         )
         for i in range(1, args.count + 1)
     ]
+    samples = _CpuSamples()
+    sampler = asyncio.create_task(samples.run())
     say(starting=time.monotonic())
     await fleet.start()
     say(started=time.monotonic(), booted=fleet.booted, failures=len(fleet.failures))
@@ -66,9 +104,12 @@ async def _main(args: argparse.Namespace) -> None:
             if verb == "first":
                 first, count = stamps.since(float(rest[0]))
                 say(first=first, count=count)
+            elif verb == "cpu":
+                say(cpu_s=samples.between(float(rest[0]), float(rest[1])))
             else:
                 say(error=f"unknown command {line!r}")
     finally:
+        sampler.cancel()
         await fleet.stop()
 
 

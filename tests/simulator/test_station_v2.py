@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from gateway.model import OcppVersion
 from protocols.ocpp.frames import CallError
-from protocols.ocpp.simulator import ManualClock, StationSpec
+from protocols.ocpp.simulator import ManualClock, SimStation, StationSpec
 from protocols.ocpp.simulator.der_store import format_time
 from tests.simulator.conftest import StartStation
 
@@ -60,6 +62,28 @@ async def test_boot_status_heartbeat_and_meter_values(start_station: StartStatio
     assert sampled == {"Energy.Active.Import.Register": 116.7, "Power.Active.Import": 7000.0}
     clock.advance(240)
     await conn.wait_for("Heartbeat")
+
+
+async def test_phase_brings_the_first_meter_value_and_heartbeat_forward(
+    start_station: StartStation, clock: ManualClock
+) -> None:
+    """A quarter phase: first meter value 15 s and first heartbeat 75 s after boot, then every full interval."""
+    station, conn = await start_station(meter_interval=60, phase=0.25)
+    assert station.heartbeat_interval == 300
+    clock.advance(15)
+    [meter] = await conn.wait_for("MeterValues")
+    sampled = {s["measurand"]: s["value"] for s in meter["meterValue"][0]["sampledValue"]}
+    assert sampled["Energy.Active.Import.Register"] == 29.2  # 7 kW for 15 s
+    assert conn.messages("Heartbeat") == []
+    clock.advance(60)
+    await conn.wait_for("Heartbeat")
+    assert len(await conn.wait_for("MeterValues", 2)) == 2
+
+
+@pytest.mark.parametrize("phase", [0.0, -0.5, 1.5])
+def test_phase_outside_one_interval_is_refused(phase: float) -> None:
+    with pytest.raises(ValueError, match="phase"):
+        SimStation("ws://127.0.0.1:1/ocpp", "CS001", phase=phase)
 
 
 async def test_get_variables_reports_the_der_device_model(start_station: StartStation) -> None:

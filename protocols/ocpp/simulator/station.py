@@ -87,6 +87,7 @@ class SimStation:
         clock: Clock | None = None,
         power: PowerProfile = 7000.0,
         meter_interval: float = 60.0,
+        phase: float = 1.0,
         transaction: bool = False,
         call_timeout: float = 30.0,
         reconnect_delay: float | None = 1.0,
@@ -103,6 +104,11 @@ class SimStation:
         self.clock: Clock = clock or SystemClock()
         self.power_profile = power
         self.meter_interval = meter_interval
+        if not 0.0 < phase <= 1.0:
+            raise ValueError("phase must be in (0, 1]")
+        #: The first heartbeat and meter value come this fraction of their interval after boot (then every
+        #: interval): a fleet whose stations have different phases sends its traffic evenly, not in bursts.
+        self.phase = phase
         self.transaction = transaction
         self.call_timeout = call_timeout
         self.reconnect_delay = reconnect_delay
@@ -327,8 +333,9 @@ class SimStation:
         """Heartbeat at the boot interval and meter values at `meter_interval`, on the station's clock."""
         now = self._booted_at or self.clock.now()  # timed from the boot, however late this task first runs
         self._last_meter = now
-        next_beat = now + timedelta(seconds=self.heartbeat_interval) if self.heartbeat_interval > 0 else None
-        next_meter = now + timedelta(seconds=self.meter_interval) if self.meter_interval > 0 else None
+        beat, meter = self.heartbeat_interval * self.phase, self.meter_interval * self.phase
+        next_beat = now + timedelta(seconds=beat) if self.heartbeat_interval > 0 else None
+        next_meter = now + timedelta(seconds=meter) if self.meter_interval > 0 else None
         while next_beat is not None or next_meter is not None:
             await self.clock.sleep_until(min(t for t in (next_beat, next_meter) if t is not None))
             now = self.clock.now()
