@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -655,15 +656,10 @@ class Dispatcher:
         if command.action.startswith("Clear") and answer in _CLEARED_ANSWERS:
             status = OutcomeStatus.CLEARED
         answered = self._clock.now()
-        data: dict[str, object] = {"kind": reply.kind.value, "status": answer or reply.kind.value}
-        if reply.kind is ReplyKind.RESULT:
-            data["payload"] = dict(reply.payload or {})
-        else:
-            data["error"] = {"code": reply.error_code, "description": reply.description}
         self._later(
             entry=AuditEntry(
                 "station.answer",
-                data,
+                _answer_data(reply, answer),
                 answered,
                 directive_id=directive_id,
                 station_id=station_id,
@@ -1040,13 +1036,41 @@ def _sent_entry(
         {
             "action": command.action,
             "frame": [2, planned.message_id, command.action, command.payload],
-            "controls": list(command.controls),
+            "controls": _control_names(command.controls),
         },
         at,
         directive_id=directive_id,
         station_id=station_id,
         message_id=planned.message_id,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _control_names(controls: tuple[str, ...]) -> list[str]:
+    """One list per set of controls: the command.sent entries of a fan-out share it, so the audit encodes it once
+    per write (its memo goes by identity). Audit entry data is never changed once made."""
+    return list(controls)
+
+
+def _answer_data(reply: Reply, answer: str | None) -> dict[str, object]:
+    """The station.answer entry's data. The common answers (a flat payload of strings: {"status": "Accepted"}) are
+    shared, one object per distinct answer, so a write of thousands of them encodes each distinct one once."""
+    status = answer or reply.kind.value
+    if reply.kind is not ReplyKind.RESULT:
+        return {
+            "kind": reply.kind.value,
+            "status": status,
+            "error": {"code": reply.error_code, "description": reply.description},
+        }
+    payload = reply.payload or {}
+    if len(payload) <= 4 and all(type(v) is str for v in payload.values()):
+        return _shared_answer(reply.kind.value, status, tuple(payload.items()))
+    return {"kind": reply.kind.value, "status": status, "payload": dict(payload)}
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_answer(kind: str, status: str, payload: tuple[tuple[str, str], ...]) -> dict[str, object]:
+    return {"kind": kind, "status": status, "payload": dict(payload)}
 
 
 def _target_id(command: OcppCommand) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from gateway.interfaces import Reply, ReplyKind, StationEvents
 from gateway.model import OcppVersion
 from protocols.ocpp import frames, handlers, schemas
 from protocols.ocpp.frames import Call, CallError, CallResult, CallResultError, ErrorCode, FrameError, Send
+from protocols.ocpp.message_ids import new_message_id
 
 log = logging.getLogger(__name__)
 
@@ -86,19 +86,20 @@ class StationConnection:
         self, action: str, payload: dict[str, Any], *, timeout: float, message_id: str | None = None
     ) -> Reply:
         """Send one CALL and wait for its answer; never sends a payload that fails its schema."""
+        text = frames.payload_text(payload)
         try:
-            schemas.validate(self.version, action, payload)
+            schemas.validate_outgoing(self.version, action, payload, text)
         except schemas.SchemaError as exc:
             return Reply(ReplyKind.INVALID, error_code=exc.code, description=exc.description)
         async with self._lock:
             if self._closed:
                 return Reply(ReplyKind.OFFLINE, description="station disconnected")
-            message_id = message_id or str(uuid.uuid4())
+            message_id = message_id or new_message_id()
             loop = asyncio.get_running_loop()
             future: asyncio.Future[Reply] = loop.create_future()
             self._pending = (message_id, action, future)
             try:
-                await self.ws.send(frames.serialize(Call(message_id, action, payload)))
+                await self.ws.send(frames.call_text(message_id, action, text))
                 # A timer that answers for the station, rather than wait_for's extra future and callbacks per call.
                 expiry = loop.call_later(timeout, _time_out, future, message_id, timeout)
                 try:

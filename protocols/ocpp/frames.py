@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -156,6 +157,20 @@ def parse(text: str | bytes, version: OcppVersion) -> Frame:
     if not isinstance(code, str) or not isinstance(description, str) or not isinstance(details, dict):
         raise FrameError(ErrorCode.FORMAT_VIOLATION, "error frame fields have the wrong types", message_id)
     return (CallError if kind == MessageType.CALLERROR else CallResultError)(message_id, code, description, details)
+
+
+def payload_text(payload: dict[str, Any]) -> str:
+    """A payload as compact JSON text, as `serialize` writes it inside a frame."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def call_text(message_id: str, action: str, payload: str) -> str:
+    """The text of a CALL around a payload already serialized with `payload_text` (equal to `serialize`'s)."""
+    return f"[{_CALL},{_string(message_id)},{_string(action)},{payload}]"
+
+
+_string: Callable[[str], str] = json.encoder.encode_basestring
+_CALL = int(MessageType.CALL)
 
 
 def serialize(frame: Frame) -> str:

@@ -68,8 +68,10 @@ def schema(version: OcppVersion, action: str, response: bool) -> dict[str, Any]:
 
 
 @cache
-def _validator(version: OcppVersion, action: str, response: bool) -> Validator:
-    compiled: Validator = fastjsonschema.compile(schema(version, action, response), use_formats=True)
+def _validator(version: OcppVersion, action: str, response: bool, fill_defaults: bool = True) -> Validator:
+    compiled: Validator = fastjsonschema.compile(
+        schema(version, action, response), use_formats=True, use_default=fill_defaults
+    )
     return compiled
 
 
@@ -83,12 +85,34 @@ _RULE_CODES = {
 }
 
 
-def validate(version: OcppVersion, action: str, payload: dict[str, Any], *, response: bool = False) -> None:
-    """Raise SchemaError if `payload` is not valid for `action` in `version`; NotImplemented for unknown actions."""
+def validate(
+    version: OcppVersion, action: str, payload: dict[str, Any], *, response: bool = False, fill_defaults: bool = True
+) -> None:
+    """Raise SchemaError if `payload` is not valid for `action` in `version`; NotImplemented for unknown actions.
+
+    With `fill_defaults` (what a receiver wants) absent fields that have a schema default are set in `payload`."""
     if action not in actions(version):
         raise SchemaError(ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r} in {version}")
     try:
-        _validator(version, action, response)(payload)
+        _validator(version, action, response, fill_defaults)(payload)
     except fastjsonschema.JsonSchemaValueException as exc:
         code = _RULE_CODES.get(str(exc.rule), ErrorCode.PROPERTY_CONSTRAINT_VIOLATION)
         raise SchemaError(code, f"{action}{'Response' if response else 'Request'}: {exc.message}") from None
+
+
+#: Request texts already found valid, by (version, action, text): a fan-out sends one payload to thousands of
+#: stations, so it is validated once per distinct text (the exact JSON, so the same value) rather than per frame.
+_VALID_TEXTS: dict[tuple[OcppVersion, str, str], None] = {}
+_VALID_TEXTS_MAX = 256
+
+
+def validate_outgoing(version: OcppVersion, action: str, payload: dict[str, Any], text: str) -> None:
+    """Raise SchemaError unless `payload`, whose JSON is `text`, is a valid `action` request; `payload` is left as it
+    is (no defaults filled in: what is sent is what was built, and audited)."""
+    key = (version, action, text)
+    if key in _VALID_TEXTS:
+        return
+    validate(version, action, payload, fill_defaults=False)
+    if len(_VALID_TEXTS) >= _VALID_TEXTS_MAX:
+        del _VALID_TEXTS[next(iter(_VALID_TEXTS))]
+    _VALID_TEXTS[key] = None

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import ssl
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from gateway.model import OcppVersion, StationCapabilities
 from protocols.ocpp import capabilities, handshake
 from protocols.ocpp.connection import StationConnection
 from protocols.ocpp.handshake import PREFERENCE, StationDirectory, serve_stations
+from protocols.ocpp.message_ids import new_message_id
 
 __all__ = ["PREFERENCE", "EndpointSettings", "OcppServer", "StationDirectory", "read_capabilities"]
 
@@ -129,7 +129,7 @@ class OcppServer:
     # -- StationLink ---------------------------------------------------------------------------------------------
 
     def new_message_id(self) -> str:
-        return str(uuid.uuid4())
+        return new_message_id()
 
     def is_connected(self, station_id: str) -> bool:
         conn = self._stations.get(station_id)
