@@ -96,6 +96,7 @@ class MeteredAudit:
         self._metrics = metrics
         self._monotonic = monotonic
         self._sent: dict[str, tuple[str, float]] = {}
+        self._latency: dict[str, Histogram] = {}
 
     def append(
         self,
@@ -117,17 +118,27 @@ class MeteredAudit:
             message_id=message_id,
             signal_id=signal_id,
         )
-        self._observe(kind, data, message_id)
+        answers: dict[tuple[str, str], int] = {}
+        self._observe(kind, data, message_id, answers)
+        for (action, result), count in answers.items():
+            self._metrics.calls.labels(action, result).inc(count)
         return seq
 
     def append_many(self, entries: Sequence[AuditEntry]) -> list[int]:
-        """Group commits from the dispatcher's fan-out, counted entry by entry."""
+        """Group commits from the dispatcher's fan-out, counted entry by entry (the answers' counts added up per
+        action and result first: a write of thousands of answers increments each counter once)."""
         seqs = self._audit.append_many(entries)
+        answers: dict[tuple[str, str], int] = {}
         for entry in entries:
-            self._observe(entry.kind, entry.data, entry.message_id)
+            self._observe(entry.kind, entry.data, entry.message_id, answers)
+        for (action, result), count in answers.items():
+            self._metrics.calls.labels(action, result).inc(count)
         return seqs
 
-    def _observe(self, kind: str, data: Mapping[str, Any], message_id: str | None) -> None:
+    def _observe(
+        self, kind: str, data: Mapping[str, Any], message_id: str | None, answers: dict[tuple[str, str], int]
+    ) -> None:
+        """Count one entry; answers are added to `answers` by (action, result), for the caller to count."""
         if kind == "command.sent" and message_id is not None:
             if len(self._sent) >= _MAX_PENDING:
                 self._sent.pop(next(iter(self._sent)))
@@ -135,8 +146,11 @@ class MeteredAudit:
         elif kind == "station.answer" and message_id is not None and message_id in self._sent:
             action, started = self._sent.pop(message_id)
             result = str(data.get("status") if data.get("kind") == "result" else data.get("kind"))
-            self._metrics.calls.labels(action, result).inc()
-            self._metrics.latency.labels(action).observe(self._monotonic() - started)
+            answers[action, result] = answers.get((action, result), 0) + 1
+            latency = self._latency.get(action)
+            if latency is None:  # one labelled child per action, looked up once
+                latency = self._latency[action] = self._metrics.latency.labels(action)
+            latency.observe(self._monotonic() - started)
         elif kind == "signal.received":
             self._metrics.signals.labels(str(data.get("protocol"))).inc()
         elif kind == "input.rejected":

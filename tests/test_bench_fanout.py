@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 
+from gateway.bench.procs import Child
 from gateway.bench.stats import median, percentile
 from gateway.cli import main
 
@@ -36,6 +38,29 @@ def test_fanout_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) ->
     assert sent.split()[-3:] == ["40/40", "40/40", "40/40"]
     assert re.search(r"ratio naive / gateway fan-out: \d+\.\d\dx", table)
     assert re.search(r"ratio gateway / floor fan-out: \d+\.\d\dx", table)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="--pin needs two CPUs")
+def test_pinned_bench_runs_each_side_on_its_own_cpus(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["bench", "fanout", "--stations", "10", "--rounds", "1", "--only", "floor", "--pin", "--timeout", "60"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "CSMS pinned to one CPU and the simulators to the others" in out
+    (sent,) = [line for line in out.splitlines() if line.startswith("commands sent / accepted")]
+    assert sent.split()[-1] == "10/10"
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_children_run_on_the_cpus_they_are_given() -> None:
+    last = max(os.sched_getaffinity(0))
+    child = Child("floor", "gateway.bench.servers", ["floor", "--start", "2030-01-01T00:00:00+00:00"], {last})
+    try:
+        assert "port" in child.read(60)  # started and listening, on the CPU it was given
+        assert os.sched_getaffinity(child.pid) == {last}
+    finally:
+        child.close()
 
 
 def test_stats() -> None:

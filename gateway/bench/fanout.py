@@ -47,6 +47,7 @@ class Report:
     warmup: int
     sim_procs: int
     figures: dict[str, Figures]
+    pin: bool = False
 
     def ratio(self, slow: str, fast: str) -> float | None:
         a, b = self.figures.get(slow), self.figures.get(fast)
@@ -56,7 +57,8 @@ class Report:
         kinds = list(self.figures)
         lines = [
             f"dergw bench fanout: {self.stations} stations, {self.rounds} rounds (+{self.warmup} warm-up), "
-            f"{self.sim_procs} simulator process(es)",
+            f"{self.sim_procs} simulator process(es)"
+            + (", CSMS pinned to one CPU and the simulators to the others" if self.pin else ", CPUs shared"),
             f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}",
             f"{'':32}" + "".join(f"{k:>12}" for k in kinds),
@@ -97,6 +99,7 @@ def _measure(
     timeout: float,
     data_dir: Path | None,
     profile: Path | None,
+    pin: bool = False,
 ) -> Figures:
     counts = [stations // sim_procs + (1 if p < stations % sim_procs else 0) for p in range(sim_procs)]
     fleets = [f"B{p}x:{n}" for p, n in enumerate(counts) if n]
@@ -108,7 +111,8 @@ def _measure(
         args += ["--profile", str(profile)]
     figures = Figures(kind)
     print(f"{kind}: starting, then connecting {stations} stations", flush=True)
-    server = Child(kind, "gateway.bench.servers", args)
+    csms_cpus, sim_cpus = _split_cpus() if pin else (None, None)
+    server = Child(kind, "gateway.bench.servers", args, csms_cpus)
     sims: list[Child] = []
     try:
         hello = server.read(120)
@@ -120,6 +124,7 @@ def _measure(
                     f"sim-{prefix}",
                     "gateway.bench.simproc",
                     ["--url", url, "--count", count, "--prefix", prefix, "--meter-interval", str(meter_interval)],
+                    sim_cpus,
                 )
             )
         starting = min(sim.read(120)["starting"] for sim in sims)
@@ -158,6 +163,15 @@ def _measure(
     return figures
 
 
+def _split_cpus() -> tuple[set[int], set[int]]:
+    """The CSMS on the first CPU this process may use, the simulators on the others: the load generator then takes
+    no CPU from the CSMS under test, as if it ran on other machines (`--pin`)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise ValueError("--pin needs at least two CPUs")
+    return {cpus[0]}, set(cpus[1:])
+
+
 def run_fanout(
     *,
     stations: int,
@@ -170,6 +184,7 @@ def run_fanout(
     kinds: Sequence[str] = KINDS,
     data_dir: Path | None = None,
     profile: Path | None = None,
+    pin: bool = False,
 ) -> Report:
     figures = {
         kind: _measure(
@@ -183,10 +198,11 @@ def run_fanout(
             timeout=timeout,
             data_dir=data_dir,
             profile=profile,
+            pin=pin,
         )
         for kind in kinds
     }
-    return Report(stations, rounds, warmup, sim_procs, figures)
+    return Report(stations, rounds, warmup, sim_procs, figures, pin)
 
 
 def register_bench(bench_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -202,6 +218,9 @@ def register_bench(bench_subparsers: argparse._SubParsersAction[argparse.Argumen
     p.add_argument("--only", choices=KINDS, action="append", help="measure only this CSMS (repeatable)")
     p.add_argument("--dir", type=Path, help="keep the gateway's SQLite file here (default: a temporary directory)")
     p.add_argument("--profile", type=Path, help="profile the gateway's rounds with cProfile and write the stats here")
+    p.add_argument(
+        "--pin", action="store_true", help="run the CSMS on one CPU and the simulators on the others (Linux)"
+    )
     p.set_defaults(handler=_bench)
 
 
@@ -220,6 +239,7 @@ def _bench(args: argparse.Namespace) -> int:
         kinds=args.only or KINDS,
         data_dir=args.dir,
         profile=args.profile,
+        pin=args.pin,
     )
     print(report.render(), flush=True)
     return 0

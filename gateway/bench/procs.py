@@ -25,7 +25,8 @@ class ChildError(RuntimeError):
 class Child:
     """`python -m <module> <args>`, driven over its standard input and output."""
 
-    def __init__(self, name: str, module: str, args: Sequence[str]) -> None:
+    def __init__(self, name: str, module: str, args: Sequence[str], cpus: set[int] | None = None) -> None:
+        """`cpus`: the CPUs the child may run on (Linux), before it starts its work."""
         self.name = name
         self._proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
@@ -34,6 +35,8 @@ class Child:
             text=True,
             bufsize=1,
         )
+        if cpus is not None:
+            os.sched_setaffinity(self._proc.pid, cpus)
         assert self._proc.stdout is not None
         self._fd = self._proc.stdout.fileno()
         self._buffer = b""

@@ -131,7 +131,7 @@ class StationConnection:
                 frames.peek_message_id(message), ErrorCode.RPC_FRAMEWORK_ERROR, "binary frames are not OCPP-J"
             )
             return
-        if len(message.encode()) > self._max_bytes:
+        if len(message) * 4 > self._max_bytes and len(message.encode()) > self._max_bytes:  # <= 4 UTF-8 bytes a char
             size = len(message.encode())
             await self._reject(
                 frames.peek_message_id(message),
