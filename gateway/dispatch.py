@@ -284,7 +284,8 @@ class Dispatcher:
         if randomize_s:
             self._defer_clears(directive_id, [o.station_id for o in holders], abs(randomize_s), now)
             holders = []
-        await asyncio.gather(*(self._clear_station(record, o) for o in holders))
+        # A fleet-wide cancel sends as many commands as the fan-out did: the collector stays away the same way.
+        await frozen_during(asyncio.gather(*(self._clear_station(record, o) for o in holders)))
         outcomes = tuple(self._outcomes(directive_id))
         kind = DirectiveEventKind.SUPERSEDED if superseded else DirectiveEventKind.CANCELLED
         detail = None if by is None else f"superseded by {by}"

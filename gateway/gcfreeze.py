@@ -3,7 +3,8 @@
 A fan-out keeps thousands of tasks, futures and outcomes alive for its whole length, so they outlive the young
 generations and push the collector into full collections, and a full collection walks every object of the
 process: at 2,000 connected stations about 340,000 (connections, fleet state), 0.2 s each, one or two per round,
-nearly half the gateway's CPU during a fan-out (docs/performance.md, "Third step"). Two measures:
+nearly half the gateway's CPU during a fan-out (docs/performance.md, "Third step"). A cancel's clears, as many
+commands as the fan-out, count as a fan-out here. Two measures:
 
 - The collector is paused (`gc.disable()`) from the start of a fan-out until no fan-out runs, at most
   `MAX_PAUSE_S`: the fan-out's objects are freed by reference counting when they die instead of being walked at

@@ -164,13 +164,18 @@ async def test_overlapping_work_unfreezes_after_the_limit_until_a_full_collectio
 
 
 class _Observer(SimStation):
-    """Notes whether the heap was frozen and the collector paused when each SetDERControl arrived (same process)."""
+    """Notes whether the heap was frozen and the collector paused when each SetDERControl (`frozen`) and each
+    ClearDERControl (`cleared`) arrived (same process)."""
 
     frozen: list[bool]
+    cleared: list[bool]
 
     def _on_message(self, text: str | bytes) -> None:
+        held = gc.get_freeze_count() > 0 and not gc.isenabled()
         if isinstance(text, str) and '"SetDERControl"' in text:
-            self.frozen.append(gc.get_freeze_count() > 0 and not gc.isenabled())
+            self.frozen.append(held)
+        if isinstance(text, str) and '"ClearDERControl"' in text:
+            self.cleared.append(held)
         super()._on_message(text)
 
 
@@ -179,7 +184,7 @@ async def test_a_fan_out_runs_with_the_heap_frozen_and_ends_unfrozen(tmp_path: P
     async with running(make_config(tmp_path, station_configs(ids))) as gw:
         stations = [_Observer(gw.ocpp.url, sid, OcppVersion.V21, password=PASSWORD, meter_interval=3600) for sid in ids]
         for station in stations:
-            station.frozen = []
+            station.frozen, station.cleared = [], []
         try:
             await asyncio.gather(*(s.start() for s in stations))
             await asyncio.gather(*(gw.fleet.stations[sid].capabilities_ready.wait() for sid in ids))
@@ -193,7 +198,14 @@ async def test_a_fan_out_runs_with_the_heap_frozen_and_ends_unfrozen(tmp_path: P
             directive = Directive.model_validate({"id": "gc", "duration_s": 600, "controls": {"freq_droop": droop}})
             record = await gw.dispatcher.submit(directive)
             outcomes = await gw.dispatcher.wait(record.directive.id)
+            gcfreeze.release()  # as after the hold: the cancel below must freeze (and pause) on its own
+            assert gc.isenabled()
+            await gw.dispatcher.cancel(record.directive.id)
+            cleared = gw.store.outcomes(record.directive.id)
         finally:
             await asyncio.gather(*(s.stop() for s in stations))
         assert [o.status for o in outcomes] == [OutcomeStatus.ACCEPTED] * 3
         assert [s.frozen for s in stations] == [[True]] * 3
+        # A fleet-wide cancel sends as many commands as the fan-out did: its clears keep the collector away too.
+        assert [o.status for o in cleared] == [OutcomeStatus.CLEARED] * 3
+        assert [s.cleared for s in stations] == [[True]] * 3
