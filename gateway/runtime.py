@@ -27,7 +27,7 @@ from gateway.interfaces import AuditSink, LinkHealth, UtilityAdapter
 from gateway.metrics import MeteredAudit, Metrics
 from gateway.model import Directive, OcppVersion, StationOutcome
 from gateway.restorer import restore_settings
-from gateway.sharing import Sharing
+from gateway.sharing import Sharing, reached_after
 from gateway.store import DirectiveRecord, Store
 from gateway.tls import client_context, server_context
 from gateway.utility import AlarmRelay, EventRouter, FleetView, RuntimeSink
@@ -179,7 +179,16 @@ class Gateway:
 
         def last_decision(directive_id: str) -> dict[str, Any] | None:
             decided = log_.query(directive_id=directive_id, kind="allocation.decided")
-            return dict(decided[-1].data) if decided else None
+            if not decided:
+                return None
+            last = decided[-1]
+            after = [
+                (e.seq, e.kind, e.station_id, e.message_id, e.data.get("status"))
+                for kind in ("command.sent", "station.answer")
+                for e in log_.query(directive_id=directive_id, kind=kind, since=last.at)
+                if e.seq > last.seq
+            ]
+            return {**last.data, "reached": reached_after(after)}
 
         sharing = Sharing(fleet, store, dispatcher, clock, directory.rating, last_decision)
         alarms = AlarmRelay(built, clock)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +70,9 @@ class Sharing:
         ratings: Ratings,
         history: Callable[[str], Mapping[str, Any] | None] = lambda _: None,
     ) -> None:
-        """`history(directive_id)` is the data of the directive's last `allocation.decided` entry, if any: after a
-        restart, stations not back yet are counted at what they were last sent."""
+        """`history(directive_id)` is the data of the directive's last `allocation.decided` entry, if any, with
+        `reached` (`reached_after`) when the audit after it is known: after a restart, stations are counted at what
+        they may hold."""
         self._history = history
         self._fleet = fleet
         self._store = store
@@ -144,15 +145,22 @@ class Sharing:
         return aggregate
 
     def _restored(self, directive_id: str) -> _Aggregate | None:
-        """The shares last decided before a restart, each station counted at the larger of what it held and what it
-        was sent then; with no caps, so they are decided again at once."""
+        """The shares last decided before a restart, each station counted at what it may hold; with no caps, so they
+        are decided again at once.
+
+        The decision's `sent` table holds raises that wait for the decreases' answers and may never have left: a
+        station counted at one would be sent it again at once, ungated. So with the audit after the decision known
+        (`reached`), a station is counted at its new value once it accepted a command, at the larger of the two
+        while one is unanswered, and at its value before the decision when nothing was sent; without it, at the
+        larger of the two."""
         last = self._history(directive_id)
         if last is None:
             return None
         sent: Table = last.get("sent", {})
         previous: Table = last.get("previous", {})
+        reached: Mapping[str, str] | None = last.get("reached")
         held = {
-            name: {sid: max(w, previous.get(name, {}).get(sid, 0.0)) for sid, w in table.items()}
+            name: {sid: _may_hold(w, previous.get(name, {}).get(sid, 0.0), reached, sid) for sid, w in table.items()}
             for name, table in sent.items()
         }
         aggregate = _Aggregate(directive_id, {}, frozenset(), _copy(sent), held)
@@ -307,6 +315,29 @@ class Sharing:
                 mine = aggregate.held.setdefault(name, {})
                 sent = table.get(sid, 0.0)
                 mine[sid] = sent if confirmed else max(sent, mine.get(sid, 0.0))
+
+
+def reached_after(entries: Iterable[tuple[int, str, str | None, str | None, str | None]]) -> dict[str, str]:
+    """Per station, how far a directive's commands written after a decision got: "accepted" when its last command
+    was answered Accepted, else "sent". `entries`: (seq, kind, station_id, message_id, answer status) of the
+    directive's command.sent and station.answer entries after the decision, in any order."""
+    reached: dict[str, str] = {}
+    last_sent: dict[str, str | None] = {}
+    for _, kind, station_id, message_id, status in sorted(entries, key=lambda e: e[0]):
+        if station_id is None:
+            continue
+        if kind == "command.sent":
+            last_sent[station_id], reached[station_id] = message_id, "sent"
+        elif kind == "station.answer" and status == "Accepted" and last_sent.get(station_id) == message_id:
+            reached[station_id] = "accepted"
+    return reached
+
+
+def _may_hold(decided: float, before: float, reached: Mapping[str, str] | None, station_id: str) -> float:
+    if reached is None:
+        return max(decided, before)
+    got = reached.get(station_id)
+    return decided if got == "accepted" else max(decided, before) if got == "sent" else before
 
 
 def _copy(table: Table) -> Table:
