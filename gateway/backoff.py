@@ -15,6 +15,11 @@ def no_jitter() -> float:
     return 1.0
 
 
+def doubled(base_s: float, doublings: int, cap_s: float) -> float:
+    """`base_s` doubled `doublings` times (at most 32: no overflow after a long outage), never above `cap_s`."""
+    return min(base_s * 2.0 ** min(doublings, 32), cap_s)
+
+
 def jittered(delay_s: float, rand: Random) -> float:
     """Equal jitter: half of `delay_s` for sure, the other half spread at random. Links that failed together (a
     utility's VTN restarting under thousands of VENs) do not retry together, and none retries sooner than half the

@@ -579,7 +579,7 @@ class Dispatcher:
         return self._planned(station_id, result, wait)
 
     def _load_stacks(self) -> Stacks:
-        return Stacks.load(self._store, self._targets, self._clock.now(), self.settings.restore)
+        return Stacks.load(self._store, self._fleet.aims_at, self._clock.now(), self.settings.restore)
 
     def _station_commands(self, record: DirectiveRecord, station_id: str, caps: StationCapabilities) -> MappingResult:
         """What a station is sent for a directive, as fan-out and reconciliation map it (its own window and share,

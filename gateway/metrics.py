@@ -10,7 +10,7 @@ Each Gateway has its own registry, so several gateways can run in one process (t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -118,22 +118,22 @@ class MeteredAudit:
             message_id=message_id,
             signal_id=signal_id,
         )
-        answers: dict[tuple[str, str], int] = {}
-        self._observe(kind, data, message_id, answers)
-        for (action, result), count in answers.items():
-            self._metrics.calls.labels(action, result).inc(count)
+        self._observe_all([(kind, data, message_id)])
         return seq
 
     def append_many(self, entries: Sequence[AuditEntry]) -> list[int]:
         """Group commits from the dispatcher's fan-out, counted entry by entry (the answers' counts added up per
         action and result first: a write of thousands of answers increments each counter once)."""
         seqs = self._audit.append_many(entries)
+        self._observe_all((e.kind, e.data, e.message_id) for e in entries)
+        return seqs
+
+    def _observe_all(self, entries: Iterable[tuple[str, Mapping[str, Any], str | None]]) -> None:
         answers: dict[tuple[str, str], int] = {}
-        for entry in entries:
-            self._observe(entry.kind, entry.data, entry.message_id, answers)
+        for kind, data, message_id in entries:
+            self._observe(kind, data, message_id, answers)
         for (action, result), count in answers.items():
             self._metrics.calls.labels(action, result).inc(count)
-        return seqs
 
     def _observe(
         self, kind: str, data: Mapping[str, Any], message_id: str | None, answers: dict[tuple[str, str], int]

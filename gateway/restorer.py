@@ -32,7 +32,6 @@ from gateway.model import (
     CommandOutcome,
     Directive,
     DirectiveState,
-    OcppVersion,
     OutcomeStatus,
     StationCapabilities,
     StationOutcome,
@@ -42,7 +41,9 @@ from gateway.schedule.restore import Pace, pace, restore_plan
 from gateway.schedule.restore_cap import IMPORT, Other, capped
 from gateway.store import DirectiveRecord, Store
 from mappings import MappingResult, OcppCommand
+from mappings.engine import clear_command
 from mappings.restore_profiles import RESTORE_NOTE, curtailed_limit_w, with_restore
+from mappings.stack_levels import profile_slot
 
 #: Schedule periods assumed when a station does not report SmartChargingCtrlr.PeriodsPerSchedule (1.6:
 #: ChargingScheduleMaxPeriods): the curtailed period and 10 steps.
@@ -230,8 +231,10 @@ class Restorer:
         for station_id in station_ids:
             for outcome in self._store.station_outcomes(station_id, [s.value for s in OutcomeStatus]):
                 window = _restore_window(outcome)
-                record = self._store.directive(outcome.directive_id)
-                if outcome.directive_id == directive.id or window is None or window[1] <= now or record is None:
+                if outcome.directive_id == directive.id or window is None or window[1] <= now:
+                    continue
+                record = self._store.directive(outcome.directive_id)  # only for a ramp still running
+                if record is None:
                     continue
                 d = record.directive
                 spread = bool(d.randomize_start_s or d.randomize_duration_s)
@@ -249,13 +252,7 @@ class Restorer:
         mapped = self._hooks.mapped(record, station_id, caps)
         commands = [c for c in mapped.commands if curtailed_limit_w(c, volts=caps.nominal_voltage_v) is not None]
         if not back:
-            sixteen = caps.version is OcppVersion.V16
-            commands = [
-                OcppCommand(
-                    "ClearChargingProfile", {"id" if sixteen else "chargingProfileId": int(_profile_id(c))}, c.controls
-                )
-                for c in commands
-            ]
+            commands = [clear_command(c, caps.version) for c in commands]
         return [await self._send(d.id, station_id, command, _WITHDRAWN) for command in commands]
 
     async def _send(
@@ -345,7 +342,9 @@ class Restorer:
         if from_w is None:
             return None
         per_evse = caps.max_charge_rate_w or caps.max_w or self.settings.rating_w
-        whole_station = _purpose(command).endswith("MaxProfile")
+        slot = profile_slot(command)  # a limit: a charging profile
+        assert slot is not None
+        whole_station = slot.purpose.endswith("MaxProfile")
         rating = per_evse * (len(caps.evse_ids) if whole_station else 1)
         plan = restore_plan(
             directive.id,
@@ -422,12 +421,6 @@ class Restorer:
             "lead_s": self.settings.lead_s,
         }
         self._hooks.append("restore.planned", data, at=self._hooks.now(), directive_id=record.directive.id)
-
-
-def _purpose(command: OcppCommand) -> str:
-    profile = command.payload.get("chargingProfile") or command.payload["csChargingProfiles"]
-    purpose: str = profile["chargingProfilePurpose"]
-    return purpose
 
 
 def _schedule_start(command: OcppCommand) -> str:

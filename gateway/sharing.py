@@ -96,7 +96,7 @@ class Sharing:
     def shares(self, directive_id: str) -> Table:
         """What each station is to hold now, by limit (W); empty for a directive that is not shared."""
         aggregate = self._aggregates.get(directive_id)
-        return {} if aggregate is None else {name: dict(t) for name, t in aggregate.allowed.items()}
+        return {} if aggregate is None else _copy(aggregate.allowed)
 
     async def settled(self) -> None:
         """Until no re-sharing is under way."""
@@ -278,7 +278,6 @@ class Sharing:
             name: {sid: w for sid, w in table.items() if w < held.get(name, {}).get(sid, 0.0)}
             for name, table in wanted.items()
         }
-        previous = {name: dict(t) for name, t in held.items()}
         steps = [
             (sid, n, w, w < held.get(n, {}).get(sid, 0.0))
             for n, t in wanted.items()
@@ -289,7 +288,7 @@ class Sharing:
         ]
         if not order:
             return
-        self._audit(aggregate.directive_id, reason, caps, members, previous, wanted, wanted, order)
+        self._audit(aggregate.directive_id, reason, caps, members, held, wanted, wanted, order)  # _audit copies
         # 1. Decreases, all at once; each station's answer decides what it now holds.
         for name, table in lower.items():
             aggregate.allowed.setdefault(name, {}).update(table)

@@ -13,11 +13,11 @@ them by id) to their placed levels. Reads the store and the fleet, sends nothing
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities
+from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities, Target
 from gateway.restorer import DEFAULT_PERIODS, RestoreSettings
 from gateway.schedule import station_directive
 from gateway.schedule.restore import LONGEST_REACH, Pace, pace, ramp_reach
@@ -47,7 +47,6 @@ Levels = dict[tuple[int, str], _Level]
 @dataclass(frozen=True, slots=True)
 class _Known:
     record: DirectiveRecord
-    stations: frozenset[str]
     #: When a cancelled (superseded, failed) directive stopped being wanted; None while live or once completed.
     gone: datetime | None
 
@@ -63,28 +62,31 @@ class Stacks:
     def __init__(
         self,
         records: Sequence[DirectiveRecord],
-        resolve: Callable[[Directive], Iterable[str]],
+        aims_at: Callable[[Target, str], bool],
         owed: Mapping[tuple[str, str], datetime] = {},
         restore: RestoreSettings | None = None,
         now: datetime | None = None,
     ) -> None:
         """`records`: the directives to place (`Store.stacking_directives` narrows them); `restore`: the pace of
         restore ramps (None: limits are not ramped, a profile holds its level until its end); `now`: place per
-        station only what matters then (`stacking.relevant`; None: everything)."""
+        station only what matters then (`stacking.relevant`; None: everything). `aims_at(target, station_id)`:
+        whether a target takes in a station (`Fleet.aims_at`), asked per station, so building a snapshot never
+        resolves a fleet-sized target (a fleet-wide cancel or reconnect storm builds one per station)."""
+        self._aims_at = aims_at
         self._known: list[_Known] = []
         #: Defaults in force (best first), whose pace a restore ramp may take.
-        self._defaults: list[tuple[DirectiveRecord, frozenset[str]]] = []
+        self._defaults: list[DirectiveRecord] = []
         for r in sorted(records, key=lambda r: r.number):
             ended = r.state not in _LIVE
             if r.directive.is_default:  # defaults sit at level 0, below every placed profile
                 if not ended:
-                    self._defaults.append((r, frozenset(resolve(r.directive))))
+                    self._defaults.append(r)
                 continue
             # A completed one lasted its own (randomized) window; any other ended one went when it was last updated.
             completed = r.state is DirectiveState.COMPLETED and r.directive.end(r.created) is not None
             gone = r.updated if ended and not completed else None
-            self._known.append(_Known(r, frozenset(resolve(r.directive)), gone))
-        self._defaults.sort(key=lambda d: (d[0].directive.priority, -d[0].number))
+            self._known.append(_Known(r, gone))
+        self._defaults.sort(key=lambda d: (d.directive.priority, -d.number))
         self._restore = restore
         self._now = now
         self._owed = owed
@@ -98,15 +100,15 @@ class Stacks:
     def load(
         cls,
         store: Store,
-        resolve: Callable[[Directive], Iterable[str]],
+        aims_at: Callable[[Target, str], bool],
         now: datetime,
         restore: RestoreSettings | None = None,
     ) -> Stacks:
         owed = {(did, sid): due for did, sid, due in store.pending_clears()}
         if restore is None:
-            return cls(store.stacking_directives(now), resolve, owed, None, now)
+            return cls(store.stacking_directives(now), aims_at, owed, None, now)
         records = store.stacking_directives(now, store_reach(restore), LONGEST_REACH)
-        return cls(records, resolve, owed, restore, now)
+        return cls(records, aims_at, owed, restore, now)
 
     def restack(
         self, station_id: str, caps: StationCapabilities, number: int, result: MappingResult, now: datetime
@@ -138,12 +140,16 @@ class Stacks:
             commands.append(command)
         return MappingResult(tuple(commands), result.unsupported), wait
 
+    def _at(self, station_id: str) -> list[DirectiveRecord]:
+        """The defaults in force at a station, best first."""
+        return [r for r in self._defaults if self._aims_at(r.directive.target, station_id)]
+
     def levels(self, station_id: str, caps: StationCapabilities) -> Levels:
         """Placed levels of the profiles of the directives known at this station."""
-        known = [k for k in self._known if station_id in k.stations]
+        known = [k for k in self._known if self._aims_at(k.record.directive.target, station_id)]
         randomized = any(k.record.directive.randomize_start_s or k.record.directive.randomize_duration_s for k in known)
         owes = any((k.record.directive.id, station_id) in self._owed for k in known)  # its own clear times
-        defaults = tuple(r.number for r, stations in self._defaults if station_id in stations)  # their ramp pace
+        defaults = tuple(r.number for r in self._at(station_id))  # their ramp pace
         alone = station_id if randomized or owes else None
         key = (alone, caps, tuple(k.record.number for k in known), defaults)
         cached = self._levels.get(key)
@@ -204,7 +210,7 @@ class Stacks:
         periods = caps.periods_per_schedule or DEFAULT_PERIODS
         if self._restore is None or periods < 2:
             return timedelta(0)
-        defaults = [r.directive for r, stations in self._defaults if station_id in stations]
+        defaults = [r.directive for r in self._at(station_id)]
         paced = pace(
             directive,
             defaults,

@@ -65,12 +65,13 @@ def map_clear(
     """
     installed = map_directive(directive, caps, number=number, now=_CLEAR_ANCHOR, evse_id=evse_id)
     return MappingResult(
-        commands=tuple(_clear(command, caps.version) for command in installed.commands),
+        commands=tuple(clear_command(command, caps.version) for command in installed.commands),
         unsupported=installed.unsupported,
     )
 
 
-def _clear(command: OcppCommand, version: OcppVersion) -> OcppCommand:
+def clear_command(command: OcppCommand, version: OcppVersion) -> OcppCommand:
+    """The command that removes what `command` set (ClearDERControl by id, ClearChargingProfile by profile id)."""
     payload = command.payload
     if command.action == "SetDERControl":
         clear = {"isDefault": payload["isDefault"], "controlId": payload["controlId"]}

@@ -9,7 +9,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.backoff import jittered, no_jitter, worth_auditing
+from gateway.backoff import doubled, jittered, no_jitter, worth_auditing
 
 delays = st.floats(min_value=0.001, max_value=86_400, allow_nan=False)
 units = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
@@ -39,3 +39,11 @@ def test_a_link_down_for_n_attempts_is_audited_about_as_often_as_a_doubling_back
     assert len(audited) == doubling + n // every  # 1, 2, 4 ... below the cap, then one per 600 s
     gaps = [b - a for a, b in itertools.pairwise(audited)]
     assert all(gap * interval <= max(600, interval) for gap in gaps)  # never more than 600 s without an entry
+
+
+@given(st.floats(min_value=0.001, max_value=3600), st.integers(min_value=0, max_value=10_000), delays)
+def test_doubling_grows_by_twice_each_time_up_to_its_cap(base: float, doublings: int, cap: float) -> None:
+    wait = doubled(base, doublings, cap)
+    assert wait == min(base * 2 ** min(doublings, 32), cap)
+    assert wait <= cap
+    assert doubled(base, doublings + 1, cap) == min(2 * wait, cap) or doublings >= 32

@@ -7,7 +7,6 @@ clears), and the snapshot the store keeps follows every write."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities
+from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities, Target
 from gateway.restorer import RestoreSettings
 from gateway.schedule.restore import LONGEST_REACH, Pace, ramp_reach
 from gateway.stacks import Stacks, store_reach
@@ -38,8 +37,8 @@ RESTORE = RestoreSettings(ramp_pct_per_s=1.0, max_delay_s=60.0)
 REACH = ramp_reach(Pace(1.0, "config", 60.0, "config"), 10) + timedelta(seconds=600 + 600)
 
 
-def resolve(directive: Directive) -> Iterable[str]:
-    return directive.target.ids or STATIONS
+def aims_at(target: Target, station_id: str) -> bool:
+    return station_id in (target.ids or STATIONS)
 
 
 @st.composite
@@ -112,7 +111,7 @@ def test_placement_from_the_narrowed_set_equals_placement_from_every_directive(
             fixed = store.stacking_directives(now, REACH)
             assert {r.number for r in every if r.state in LIVE or r.updated + REACH >= now} <= {r.number for r in fixed}
             owed = {(did, sid): due for did, sid, due in store.pending_clears()}
-            full, loaded = Stacks(every, resolve, owed, RESTORE), Stacks(narrowed, resolve, owed, RESTORE, now)
+            full, loaded = Stacks(every, aims_at, owed, RESTORE), Stacks(narrowed, aims_at, owed, RESTORE, now)
             for station in STATIONS:
                 for caps in CAPS:
                     placed, exact = loaded.levels(station, caps), full.levels(station, caps)
@@ -192,7 +191,7 @@ def test_an_ended_directive_with_a_slow_ramp_of_its_own_stays_in_the_snapshot(tm
         store.set_directive_state("slow", DirectiveState.COMPLETED, T0 + timedelta(minutes=10))
         needed = store.stacking_directives(now, store_reach(RESTORE), LONGEST_REACH)
         assert [r.directive.id for r in needed] == ["plain", "slow"]  # and "plain", held beside it, decided its level
-        levels = Stacks.load(store, resolve, now, RESTORE).levels("S1", CAPS[0])
+        levels = Stacks.load(store, aims_at, now, RESTORE).levels("S1", CAPS[0])
         assert {number for number, _ in levels} == {1, 2}
     finally:
         store.close()
@@ -208,7 +207,7 @@ def test_a_station_owed_a_clear_does_not_share_its_placement_with_one_that_is_no
                                       "target": {"scope": "station", "ids": ["S1", "S2"]},
                                       "controls": {"import_limit_w": 1000.0 * (i + 1)}})  # fmt: skip
         records.append(DirectiveRecord(i + 1, d, DirectiveState.RECEIVED, t5, t5))
-    stacks = Stacks(records, resolve, {("d0", "S1"): t5}, RESTORE, t5)
+    stacks = Stacks(records, aims_at, {("d0", "S1"): t5}, RESTORE, t5)
     owed, free = stacks.levels("S1", CAPS[2]), stacks.levels("S2", CAPS[2])  # 1.6, 2 levels
     assert free[(3, "ChargePointMaxProfile")].level is None  # both levels held for good: none ever frees
     assert owed[(3, "ChargePointMaxProfile")].deferred is not None  # d0's clear (and its ramp) frees one

@@ -16,25 +16,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.audit.entry import AuditEntry
+from gateway.interfaces import AuditSink
 
 __all__ = ["BatchAuditSink", "GroupCommit"]
 
 
-class _Sink(Protocol):
-    def append(
-        self,
-        kind: str,
-        data: Mapping[str, Any],
-        *,
-        at: datetime,
-        directive_id: str | None = None,
-        station_id: str | None = None,
-        message_id: str | None = None,
-        signal_id: str | None = None,
-    ) -> int: ...
-
-
-class BatchAuditSink(_Sink, Protocol):
+class BatchAuditSink(AuditSink, Protocol):
     """An audit sink that can also record several entries in one durable transaction (gateway.audit.AuditLog)."""
 
     def append_many(self, entries: Sequence[AuditEntry]) -> list[int]: ...

@@ -15,12 +15,12 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities
+from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities, Target
 from gateway.stacks import Stacks
 from gateway.store import Store
 
@@ -52,9 +52,9 @@ class Figures:
         ]
 
 
-def _fill(store: Store, directives: int, live: int, stations: int) -> Callable[[Directive], Iterable[str]]:
+def _fill(store: Store, directives: int, live: int, stations: int) -> Callable[[Target, str], bool]:
     groups = max(1, stations // GROUP)
-    members = {f"g{g}": [f"S{i}" for i in range(g * GROUP, min(stations, (g + 1) * GROUP))] for g in range(groups)}
+    members = {f"g{g}": {f"S{i}" for i in range(g * GROUP, min(stations, (g + 1) * GROUP))} for g in range(groups)}
     ended = directives - live
     recent = min(ended, max(1, ended // 20))  # ended after the first live one came: still placed with it
     for i in range(directives):
@@ -80,15 +80,15 @@ def _fill(store: Store, directives: int, live: int, stations: int) -> Callable[[
         store.add_directive(directive, DirectiveState.RECEIVED, at)
         store.set_directive_state(directive.id, state, updated or at)
 
-    def resolve(directive: Directive) -> Iterable[str]:
-        return [s for g in directive.target.ids for s in members.get(g, ())]
+    def aims_at(target: Target, station_id: str) -> bool:
+        return any(station_id in members.get(g, ()) for g in target.ids)
 
-    return resolve
+    return aims_at
 
 
-def _old_load(store: Store, resolve: Callable[[Directive], Iterable[str]]) -> Stacks:
+def _old_load(store: Store, aims_at: Callable[[Target, str], bool]) -> Stacks:
     owed = {(did, sid): due for did, sid, due in store.pending_clears()}
-    return Stacks(store.directives(None, limit=100_000), resolve, owed)
+    return Stacks(store.directives(None, limit=100_000), aims_at, owed)
 
 
 def _time(load: Callable[[], Stacks], stations: list[str], caps: StationCapabilities) -> list[float]:
@@ -104,19 +104,19 @@ def measure(*, stations: int, directives: int, live: int, sample: int, data_dir:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store((data_dir or Path(tmp)) / "bench-stacks.sqlite")
         try:
-            resolve = _fill(store, directives, min(live, directives), stations)
+            aims_at = _fill(store, directives, min(live, directives), stations)
             caps = StationCapabilities(version=OcppVersion.V21)
             ids = [f"S{i}" for i in range(stations)]
             sampled = ids[:: max(1, stations // sample)][:sample]
-            before = _time(lambda: _old_load(store, resolve), sampled, caps)
+            before = _time(lambda: _old_load(store, aims_at), sampled, caps)
 
             def cold() -> Stacks:
                 store._generation += 1  # as if a directive had changed: the narrowed read runs again
-                return Stacks.load(store, resolve, T0)
+                return Stacks.load(store, aims_at, T0)
 
             after_cold = _time(cold, sampled, caps)
             began = time.perf_counter()
-            after = _time(lambda: Stacks.load(store, resolve, T0), ids, caps)
+            after = _time(lambda: Stacks.load(store, aims_at, T0), ids, caps)
             total = time.perf_counter() - began
             return Figures(
                 stations=stations,

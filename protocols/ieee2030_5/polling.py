@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from gateway.backoff import Random, jittered, no_jitter
+from gateway.backoff import Random, doubled, jittered, no_jitter
 
 
 @dataclass(slots=True)
@@ -48,7 +48,7 @@ class PollPlan:
         """Record a failure; returns the delay until the retry."""
         e = self._entries[key]
         e.failures += 1
-        delay = jittered(float(min(self.backoff_base_s * 2 ** (e.failures - 1), self.backoff_cap_s)), self.rand)
+        delay = jittered(doubled(self.backoff_base_s, e.failures - 1, self.backoff_cap_s), self.rand)
         e.due = now + timedelta(seconds=delay)
         return delay
 

@@ -220,9 +220,7 @@ def energy_from(version: OcppVersion, action: str, payload: Mapping[str, Any], n
 
 def power_from(version: OcppVersion, action: str, payload: Mapping[str, Any]) -> float | None:
     """Fleet power from MeterValues or TransactionEvent, None when the message has no power reading."""
-    if action == "MeterValues":
-        return _sampled_power(payload.get("meterValue", []), version)
-    if action == "TransactionEvent":
+    if action in ("MeterValues", "TransactionEvent"):
         return _sampled_power(payload.get("meterValue", []), version)
     return None
 

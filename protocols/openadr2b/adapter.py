@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from gateway.backoff import Random, jittered, worth_auditing
+from gateway.backoff import Random, doubled, jittered, worth_auditing
 from gateway.clock import Clock
 from gateway.interfaces import (
     AlarmReport,
@@ -120,7 +120,7 @@ class OpenAdr2bAdapter:
         except RegistrationError as exc:
             self.start_failures += 1
             self.start_failure = str(exc)
-            backoff = min(START_RETRY_S * (1 << min(self.start_failures - 1, 32)), MAX_START_RETRY_S)
+            backoff = doubled(START_RETRY_S, self.start_failures - 1, MAX_START_RETRY_S)
             self._retry_wait_s = jittered(backoff, self._rand)
             log.warning("openadr2b: %s (attempt %d); next in %.0f s", exc, self.start_failures, self.retry_wait_s())
             cause = self._attempt_failure

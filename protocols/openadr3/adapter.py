@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.backoff import Random, jittered
+from gateway.backoff import Random, doubled, jittered
 from gateway.clock import Clock
 from gateway.interfaces import (
     AlarmReport,
@@ -344,7 +344,7 @@ class OpenAdr3Adapter:
     def _backoff(self, failures: int) -> float:
         """The un-jittered wait after `failures` failed polls in a row."""
         interval = self.config.poll_interval_s
-        return min(interval * (1 << min(failures, 32)), max(interval, MAX_POLL_BACKOFF_S))
+        return doubled(interval, failures, max(interval, MAX_POLL_BACKOFF_S))
 
     def next_report_due(self) -> datetime | None:
         """When the earliest report not yet sent is due (None: none is scheduled)."""
