@@ -53,7 +53,9 @@ CREATE TABLE IF NOT EXISTS outcomes (
     updated TEXT NOT NULL,
     PRIMARY KEY (directive_id, station_id)
 );
-CREATE INDEX IF NOT EXISTS outcomes_station ON outcomes(station_id, status);
+-- By station only: an outcome's status changes (pending, then its answer) without touching this index.
+CREATE INDEX IF NOT EXISTS outcomes_by_station ON outcomes(station_id);
+DROP INDEX IF EXISTS outcomes_station;
 CREATE INDEX IF NOT EXISTS directives_state ON directives(state);
 CREATE TABLE IF NOT EXISTS pending_clears (
     directive_id TEXT NOT NULL REFERENCES directives(id),

@@ -70,3 +70,29 @@ def test_outcome_counts_count_stations_per_stored_status(tmp_path: Path) -> None
     expected = {OutcomeStatus.ACCEPTED.value: 2, OutcomeStatus.PARTIAL.value: 1, OutcomeStatus.OFFLINE.value: 1}
     assert store.outcome_counts("d1") == expected
     assert store.outcome_counts("d2") == {}
+
+
+def test_station_outcomes_filter_status_and_an_old_file_loses_the_status_index(tmp_path: Path) -> None:
+    """The station index holds no status (a status change leaves it alone); the filter still applies, and a file made
+    with the old (station_id, status) index is migrated when opened."""
+    store = _store(tmp_path, "d1", "d2")
+    store.save_outcomes(
+        [_outcome("d1", "S1", OutcomeStatus.PENDING), _outcome("d2", "S1", OutcomeStatus.ACCEPTED)], NOW
+    )
+    store.save_outcomes(
+        [_outcome("d1", "S1", OutcomeStatus.REJECTED), _outcome("d2", "S2", OutcomeStatus.ACCEPTED)], NOW
+    )
+    assert [o.directive_id for o in store.station_outcomes("S1", ["accepted"])] == ["d2"]
+    assert sorted(o.status.value for o in store.station_outcomes("S1", ["accepted", "rejected"])) == [
+        "accepted",
+        "rejected",
+    ]
+    assert store.station_outcomes("S1", ["pending"]) == []
+    with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
+        conn.execute("CREATE INDEX outcomes_station ON outcomes(station_id, status)")
+        conn.commit()
+    Store(tmp_path / "state.db").close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
+        names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "outcomes_by_station" in names
+    assert "outcomes_station" not in names

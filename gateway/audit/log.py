@@ -40,7 +40,10 @@ __all__ = [
     "select_entries",
 ]
 
-SCHEMA = """
+#: Entries per block of the station index, as a shift.
+STATION_BLOCK_BITS = 14
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS audit_entries (
     seq          INTEGER PRIMARY KEY,   -- Merkle leaf index: 0, 1, 2, ... without gaps
     at           TEXT NOT NULL,         -- the columns up to signal_id index the body; body is authoritative
@@ -55,8 +58,11 @@ CREATE TABLE IF NOT EXISTS audit_entries (
 CREATE INDEX IF NOT EXISTS audit_entries_at ON audit_entries(at);
 CREATE INDEX IF NOT EXISTS audit_entries_directive ON audit_entries(directive_id)
     WHERE directive_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS audit_entries_station ON audit_entries(station_id)
+-- By station within blocks of 2**STATION_BLOCK_BITS entries: a fleet-wide write touches the index pages of the
+-- current block only, however long the log (a plain station index took one page per entry as it grew).
+CREATE INDEX IF NOT EXISTS audit_entries_station_block ON audit_entries(seq >> {STATION_BLOCK_BITS}, station_id)
     WHERE station_id IS NOT NULL;
+DROP INDEX IF EXISTS audit_entries_station;
 CREATE INDEX IF NOT EXISTS audit_entries_message ON audit_entries(message_id)
     WHERE message_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS audit_entries_signal ON audit_entries(signal_id)
@@ -349,6 +355,7 @@ def select_entries(
     limit: int | None = None,
 ) -> list[StoredEntry]:
     where, params = entry_filter(
+        blocks=_station_blocks(conn) if station_id is not None else 0,
         directive_id=directive_id,
         station_id=station_id,
         message_id=message_id,
@@ -382,8 +389,14 @@ def directive_trail(conn: sqlite3.Connection, directive_id: str) -> list[StoredE
     return [found[seq] for seq in sorted(found)]
 
 
+def _station_blocks(conn: sqlite3.Connection) -> int:
+    last = conn.execute("SELECT max(seq) FROM audit_entries").fetchone()[0]
+    return 0 if last is None else (last >> STATION_BLOCK_BITS) + 1
+
+
 def entry_filter(
     *,
+    blocks: int = 0,
     directive_id: str | None = None,
     station_id: str | None = None,
     message_id: str | None = None,
@@ -392,9 +405,16 @@ def entry_filter(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> tuple[str, list[Any]]:
-    """A WHERE clause over the index columns (times compare as fixed-width ISO text)."""
+    """A WHERE clause over the index columns (times compare as fixed-width ISO text). A station is looked up in each
+    of the log's `blocks` of entries (the station index's leading key)."""
     clauses: list[str] = []
     params: list[Any] = []
+    if station_id is not None:
+        clauses.append(
+            f"(seq >> {STATION_BLOCK_BITS}) IN (WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b"
+            " WHERE n + 1 < ?) SELECT n FROM b)"
+        )
+        params.append(blocks)
     for column, value in (
         ("directive_id", directive_id),
         ("station_id", station_id),
