@@ -857,10 +857,7 @@ class Dispatcher:
             owner = self._store.directive(did)
             if owner is not None:
                 keep.add(owner.number)
-        history = self._store.station_outcomes(
-            station_id, [s.value for s in OutcomeStatus if s is not OutcomeStatus.CLEARED]
-        )
-        if not desired and not history:
+        if not desired and not self._store.has_outcomes(station_id, besides=OutcomeStatus.CLEARED):
             return  # nothing of ours was ever there: no query
         held: list[Item] = []
         known = True
@@ -1016,11 +1013,13 @@ class Dispatcher:
         """A station that cannot report (1.6): clear what it accepted of directives that ended meanwhile."""
         owed: list[str | None] = []
         accepted = self._store.station_outcomes(
-            station_id, [OutcomeStatus.ACCEPTED.value, OutcomeStatus.PARTIAL.value, OutcomeStatus.OFFLINE.value]
+            station_id,
+            [OutcomeStatus.ACCEPTED.value, OutcomeStatus.PARTIAL.value, OutcomeStatus.OFFLINE.value],
+            of=_REMOVED,
         )
         for outcome in accepted:
             record = self._store.directive(outcome.directive_id)
-            if record is None or record.state not in (DirectiveState.CANCELLED, DirectiveState.SUPERSEDED):
+            if record is None or record.state not in _REMOVED:
                 continue
             if outcome.directive_id in timed or not any(c.status is OutcomeStatus.ACCEPTED for c in outcome.commands):
                 continue

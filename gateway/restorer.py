@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,6 +50,8 @@ from mappings.stack_levels import profile_slot
 DEFAULT_PERIODS = 11
 _WITHDRAWN = "restore ramp withdrawn: a later directive limits the station"
 _NOTE = re.compile(rf"^{RESTORE_NOTE} (\S+) until (\S+)")
+#: The ends of the ramps noted in an outcome's stored JSON (a superset of its ramps: withdrawn ones too).
+_NOTED_ENDS = re.compile(rf'{RESTORE_NOTE} \S+ until ([^\s"]+)')
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,20 @@ def _restore_window(outcome: StationOutcome) -> tuple[datetime, datetime] | None
         (_time(m.group(1)), _time(m.group(2))) for c in _ramps(outcome) if c.detail and (m := _NOTE.match(c.detail))
     ]
     return max(windows, key=lambda w: w[1], default=None)
+
+
+def running_ramps(outcomes: Iterable[StationOutcome], now: datetime) -> list[StationOutcome]:
+    """The outcomes whose last accepted restore ramp still runs at `now`."""
+    return [o for o in outcomes if (window := _restore_window(o)) is not None and window[1] > now]
+
+
+def ramps_of(store: Store, station_id: str, now: datetime) -> list[StationOutcome]:
+    """The station's outcomes whose restore ramp runs at `now`, decoding only those whose notes name a ramp running
+    then (not the station's whole history)."""
+    noted = store.station_outcomes_with(
+        station_id, RESTORE_NOTE, lambda body: any(_time(end) > now for end in _NOTED_ENDS.findall(body))
+    )
+    return running_ramps(noted, now)
 
 
 def _time(text: str) -> datetime:
@@ -214,9 +230,8 @@ class Restorer:
     def under_way(self, station_id: str, now: datetime) -> set[int]:
         """Numbers of directives whose restore ramp the station is still following: reconciliation leaves them."""
         numbers: set[int] = set()
-        for outcome in self._store.station_outcomes(station_id, [s.value for s in OutcomeStatus]):
-            window = _restore_window(outcome)
-            if window is not None and window[1] > now and (record := self._store.directive(outcome.directive_id)):
+        for outcome in ramps_of(self._store, station_id, now):
+            if record := self._store.directive(outcome.directive_id):
                 numbers.add(record.number)
         return numbers
 
@@ -229,9 +244,9 @@ class Restorer:
             return
         now = self._hooks.now()
         for station_id in station_ids:
-            for outcome in self._store.station_outcomes(station_id, [s.value for s in OutcomeStatus]):
+            for outcome in ramps_of(self._store, station_id, now):
                 window = _restore_window(outcome)
-                if outcome.directive_id == directive.id or window is None or window[1] <= now:
+                if outcome.directive_id == directive.id or window is None:
                     continue
                 record = self._store.directive(outcome.directive_id)  # only for a ramp still running
                 if record is None:

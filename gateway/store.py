@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities, StationOutcome
+from gateway.model import (
+    Directive,
+    DirectiveState,
+    OcppVersion,
+    OutcomeStatus,
+    StationCapabilities,
+    StationOutcome,
+)
 
 #: How long past its last update (or owed clear) an ended directive may still hold a stack level, given the live
 #: directives (gateway.stacks `store_reach`).
@@ -328,13 +335,36 @@ class Store:
         ).fetchall()
         return dict(rows)
 
-    def station_outcomes(self, station_id: str, statuses: Iterable[str]) -> list[StationOutcome]:
+    def station_outcomes(
+        self, station_id: str, statuses: Iterable[str], *, of: Iterable[DirectiveState] | None = None
+    ) -> list[StationOutcome]:
+        """The station's outcomes with one of `statuses`; with `of`, only those of directives in one of these states
+        (filtered before decoding: a station's history grows with every directive)."""
         wanted = list(statuses)
+        sql = f"SELECT o.body FROM outcomes o WHERE o.station_id=? AND o.status IN ({','.join('?' * len(wanted))})"
+        params: list[str] = [station_id, *wanted]
+        if of is not None:
+            states = [s.value for s in of]
+            sql += (
+                f" AND (SELECT state FROM directives d WHERE d.id = o.directive_id) IN ({','.join('?' * len(states))})"
+            )
+            params.extend(states)
+        return [StationOutcome.model_validate_json(r[0]) for r in self._db.execute(sql, params)]
+
+    def has_outcomes(self, station_id: str, *, besides: OutcomeStatus) -> bool:
+        """Whether the station has an outcome of any status but `besides` (without reading its history)."""
+        row = self._db.execute(
+            "SELECT 1 FROM outcomes WHERE station_id=? AND status != ? LIMIT 1", (station_id, besides.value)
+        ).fetchone()
+        return row is not None
+
+    def station_outcomes_with(self, station_id: str, text: str, keep: Callable[[str], bool]) -> list[StationOutcome]:
+        """The station's outcomes whose stored JSON contains `text` and passes `keep`: only those are decoded (a
+        station's history grows with every directive)."""
         rows = self._db.execute(
-            f"SELECT body FROM outcomes WHERE station_id=? AND status IN ({','.join('?' * len(wanted))})",
-            (station_id, *wanted),
-        ).fetchall()
-        return [StationOutcome.model_validate_json(r[0]) for r in rows]
+            "SELECT body FROM outcomes WHERE station_id=? AND instr(body, ?) > 0", (station_id, text)
+        )
+        return [StationOutcome.model_validate_json(body) for (body,) in rows if keep(body)]
 
     # -- timed clears (cancel with randomization) ---------------------------------------------------------------
 

@@ -7,6 +7,12 @@ after the first live one was received (they still share levels), and the rest en
 station's profiles. "before" reads and parses every stored directive per reconnect (the old `Stacks.load`, timed
 on `--sample` reconnects); "after" is `Stacks.load` as it is now (one narrowed read, shared by every reconnect
 until a directive changes); "after, cold" forces the narrowed read on every reconnect.
+
+It also times the outcome reads of a reconnect for the `--sample` stations, each given an outcome of every stored
+directive (as if every one had targeted the fleet; the ended ones with a restore ramp, running at the reconnect for
+those that ended lately): "before" decodes the station's whole history twice (was anything of ours ever there;
+which restore ramps does it follow), "after" asks whether a row exists and decodes only outcomes whose notes name a ramp
+still running. Both must find the same running ramps.
 """
 
 from __future__ import annotations
@@ -20,12 +26,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gateway.model import Directive, DirectiveState, OcppVersion, StationCapabilities, Target
+from gateway.model import (
+    CommandOutcome,
+    Directive,
+    DirectiveState,
+    OcppVersion,
+    OutcomeStatus,
+    StationCapabilities,
+    StationOutcome,
+    Target,
+)
+from gateway.restorer import ramps_of, running_ramps
 from gateway.stacks import Stacks
 from gateway.store import Store
+from mappings.restore_profiles import RESTORE_NOTE
+from mappings.units import timestamp
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
 GROUP = 50
+#: How long each ended directive's restore ramp lasts (a few minutes at the default pace).
+RAMP = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +58,10 @@ class Figures:
     after_cold_s: float
     after_s: float
     after_total_s: float
+    #: The outcome reads of one reconnect (median seconds) with `history` outcomes per station.
+    history: int
+    reads_before_s: float
+    reads_after_s: float
 
     def lines(self) -> list[str]:
         return [
@@ -49,6 +73,10 @@ class Figures:
             f"{self.after_cold_s * self.stations:8.1f} s for all",
             f"after (one snapshot shared):                 {self.after_s * 1e3:8.2f} ms per reconnect, "
             f"{self.after_total_s:8.1f} s for all (measured)",
+            f"outcome reads of a reconnect, {self.history} outcomes per station: "
+            f"before {self.reads_before_s * 1e3:.2f} ms, after {self.reads_after_s * 1e3:.3f} ms "
+            f"({self.reads_before_s / self.reads_after_s:.0f}x); for all stations "
+            f"{self.reads_before_s * self.stations:.1f} s vs {self.reads_after_s * self.stations:.2f} s",
         ]
 
 
@@ -86,6 +114,57 @@ def _fill(store: Store, directives: int, live: int, stations: int) -> Callable[[
     return aims_at
 
 
+def _fill_outcomes(store: Store, stations: list[str]) -> None:
+    """An accepted outcome of every stored directive at each of `stations`; an ended one's carries its restore ramp
+    (from its last update, for `RAMP`)."""
+    for record in store.directives(None, limit=100_000):
+        ramp = None
+        if record.state in (DirectiveState.COMPLETED, DirectiveState.CANCELLED):
+            ended = record.updated
+            ramp = f"{RESTORE_NOTE} {timestamp(ended)} until {timestamp(ended + RAMP)}"
+        command = CommandOutcome(
+            action="SetChargingProfile",
+            message_id=f"m-{record.number}",
+            controls=["import_limit_w"],
+            status=OutcomeStatus.ACCEPTED,
+            answer="Accepted",
+            detail=ramp,
+        )
+        outcomes = [
+            StationOutcome(
+                directive_id=record.directive.id,
+                station_id=sid,
+                status=OutcomeStatus.ACCEPTED,
+                commands=[command],
+                updated=record.updated,
+            )
+            for sid in stations
+        ]
+        store.save_outcomes(outcomes, record.updated)
+
+
+def _time_reads(read: Callable[[str], set[str]], stations: list[str]) -> tuple[list[float], list[set[str]]]:
+    times, found = [], []
+    for station in stations:
+        began = time.perf_counter()
+        found.append(read(station))
+        times.append(time.perf_counter() - began)
+    return times, found
+
+
+def _reads_before(store: Store, station: str) -> set[str]:
+    every = [s.value for s in OutcomeStatus]
+    if not store.station_outcomes(station, [s for s in every if s != OutcomeStatus.CLEARED.value]):
+        return set()
+    return {o.directive_id for o in running_ramps(store.station_outcomes(station, every), T0)}
+
+
+def _reads_after(store: Store, station: str) -> set[str]:
+    if not store.has_outcomes(station, besides=OutcomeStatus.CLEARED):
+        return set()
+    return {o.directive_id for o in ramps_of(store, station, T0)}
+
+
 def _old_load(store: Store, aims_at: Callable[[Target, str], bool]) -> Stacks:
     owed = {(did, sid): due for did, sid, due in store.pending_clears()}
     return Stacks(store.directives(None, limit=100_000), aims_at, owed)
@@ -118,6 +197,11 @@ def measure(*, stations: int, directives: int, live: int, sample: int, data_dir:
             began = time.perf_counter()
             after = _time(lambda: Stacks.load(store, aims_at, T0), ids, caps)
             total = time.perf_counter() - began
+            _fill_outcomes(store, sampled)
+            reads_before, found_before = _time_reads(lambda sid: _reads_before(store, sid), sampled)
+            reads_after, found_after = _time_reads(lambda sid: _reads_after(store, sid), sampled)
+            if found_before != found_after or not any(found_after):
+                raise RuntimeError("the narrowed outcome reads found other running ramps than the full ones")
             return Figures(
                 stations=stations,
                 directives=directives,
@@ -126,6 +210,9 @@ def measure(*, stations: int, directives: int, live: int, sample: int, data_dir:
                 after_cold_s=statistics.median(after_cold),
                 after_s=statistics.median(after),
                 after_total_s=total,
+                history=directives,
+                reads_before_s=statistics.median(reads_before),
+                reads_after_s=statistics.median(reads_after),
             )
         finally:
             store.close()
