@@ -733,24 +733,34 @@ class SimStation:
         self._der_wake.set()
 
     async def _der_timer(self) -> None:
-        """Send NotifyDERStartStop at each control's start and end (R04.FR.20-22), sleeping on the clock between."""
-        while True:
-            self._der_wake.clear()
-            self._der_outbox += self.der.advance(self.clock.now())
-            while self._der_outbox:
-                event = self._der_outbox.pop(0)
-                with contextlib.suppress(ConnectionError, TimeoutError, CsmsCallError):
-                    await self.call("NotifyDERStartStop", event.payload())
-            when = self.der.next_event()
-            wake = asyncio.ensure_future(self._der_wake.wait())
-            waits: set[asyncio.Future[Any]] = {wake}
-            if when is not None:
-                waits.add(asyncio.ensure_future(self.clock.sleep_until(when)))
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiting in waits:
-                    waiting.cancel()
+        """Send NotifyDERStartStop at each control's start and end (R04.FR.20-22), sleeping on the clock between.
+
+        The alarm is set again only when the next start or end moved (or it rang): a fleet-wide SetDERControl that
+        leaves it where it was costs one wake-up, not a new sleep."""
+        alarm: asyncio.Task[None] | None = None
+        armed: datetime | None = None
+        try:
+            while True:
+                self._der_wake.clear()
+                self._der_outbox += self.der.advance(self.clock.now())
+                while self._der_outbox:
+                    event = self._der_outbox.pop(0)
+                    with contextlib.suppress(ConnectionError, TimeoutError, CsmsCallError):
+                        await self.call("NotifyDERStartStop", event.payload())
+                when = self.der.next_event()
+                if alarm is None or alarm.done() or when != armed:
+                    if alarm is not None:
+                        alarm.cancel()
+                    alarm = None if when is None else asyncio.ensure_future(self._ring_at(when))
+                    armed = when
+                await self._der_wake.wait()
+        finally:
+            if alarm is not None:
+                alarm.cancel()
+
+    async def _ring_at(self, when: datetime) -> None:
+        await self.clock.sleep_until(when)
+        self._der_wake.set()
 
     # ---- OCPP 1.6 handlers -------------------------------------------------------------------------------------
 
