@@ -117,6 +117,7 @@ def register_bench(bench_subparsers: argparse._SubParsersAction[argparse.Argumen
     bench.add_argument("--entries", type=int, default=50_000, help="entries appended in batches")
     bench.add_argument("--batch", type=int, default=500, help="entries per transaction")
     bench.add_argument("--single", type=int, default=500, help="entries appended one transaction each")
+    bench.add_argument("--stations", type=int, default=500, help="station ids the entries cycle over")
     bench.add_argument("--dir", type=Path, help="where to put the database (default: a temporary directory)")
     bench.set_defaults(handler=_bench)
 
@@ -234,14 +235,22 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    if args.entries < 1 or args.batch < 1 or args.single < 0:
-        return _fail("--entries and --batch must be positive, --single non-negative")
+    if args.entries < 1 or args.batch < 1 or args.single < 0 or args.stations < 1:
+        return _fail("--entries, --batch and --stations must be positive, --single non-negative")
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-        print(run_bench(args.dir, entries=args.entries, batch=args.batch, single=args.single).render())
+        print(
+            run_bench(
+                args.dir, entries=args.entries, batch=args.batch, single=args.single, stations=args.stations
+            ).render()
+        )
         return 0
     with tempfile.TemporaryDirectory(prefix="dergw-bench-audit-") as tmp:
-        print(run_bench(Path(tmp), entries=args.entries, batch=args.batch, single=args.single).render())
+        print(
+            run_bench(
+                Path(tmp), entries=args.entries, batch=args.batch, single=args.single, stations=args.stations
+            ).render()
+        )
     return 0
 
 

@@ -84,10 +84,14 @@ def test_report_prints_the_summary(paths: tuple[str, str], capsys: pytest.Captur
 
 
 def test_bench_prints_rates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, text = run(capsys, "bench", "audit", "--entries", "300", "--batch", "100", "--single", "5")
+    code, text = run(
+        capsys, "bench", "audit", "--entries", "300", "--batch", "100", "--single", "5", "--stations", "40"
+    )
     assert code == 0
     assert "append, batched (100/transaction)" in text
     assert "verify database" in text
+    assert "baseline, plain station index" in text
+    assert "40 stations" in text
     code, _ = run(capsys, "bench", "audit", "--entries", "20", "--batch", "10", "--single", "1", "--dir", str(tmp_path))
     assert code == 0
     assert (tmp_path / "bench.sqlite").exists()
