@@ -566,9 +566,9 @@ class Dispatcher:
             evse_id = directive.target.evse_id
             result = map_directive(own, caps, number=number, now=self._clock.now(), evse_id=evse_id)
             if previous is not None:  # a changed directive: clear the ids the new version no longer uses
-                kept = {_target_id(c) for c in result.commands}
+                kept = {c.target_id() for c in result.commands}
                 old = map_clear(previous, caps, number=number, evse_id=previous.target.evse_id)
-                stale = tuple(c for c in old.commands if _target_id(c) not in kept)
+                stale = tuple(c for c in old.commands if c.target_id() not in kept)
                 result = MappingResult(commands=result.commands + stale, unsupported=result.unsupported)
             if mapped is not None and own is directive:
                 mapped[caps] = result
@@ -710,7 +710,7 @@ class Dispatcher:
                 ),
             )
             for command in result.commands
-            if _target_id(command) not in ramped
+            if command.target_id() not in ramped
         ]
         done = all(c.answer in _CLEARED_ANSWERS for c in clears)
         worst = _summarize(directive_id, outcome.station_id, clears, [], self._clock.now()).status
@@ -1071,19 +1071,6 @@ def _answer_data(reply: Reply, answer: str | None) -> dict[str, object]:
 @functools.lru_cache(maxsize=64)
 def _shared_answer(kind: str, status: str, payload: tuple[tuple[str, str], ...]) -> dict[str, object]:
     return {"kind": kind, "status": status, "payload": dict(payload)}
-
-
-def _target_id(command: OcppCommand) -> str | None:
-    """The station-side id a command sets or clears (controlId, charging profile id), to match sets and clears."""
-    p = command.payload
-    found = (
-        p.get("controlId")
-        or p.get("chargingProfileId")
-        or p.get("id")
-        or (p.get("chargingProfile") or {}).get("id")
-        or (p.get("csChargingProfiles") or {}).get("chargingProfileId")
-    )
-    return None if found is None else str(found)
 
 
 def _judge(reply: Reply) -> tuple[OutcomeStatus, str | None, str | None]:

@@ -11,14 +11,28 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import TextIO
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TextIO, TypeVar
+
+_T = TypeVar("_T")
 
 #: `tick(done, total)`: `done` of `total` items processed so far.
 Tick = Callable[[int, int], None]
 
 #: How many items an operation processes between two ticks (a tick per item would cost more than it shows).
 TICK_EVERY = 1024
+
+
+def ticking(items: Iterable[_T], tick: Tick | None, total: int) -> Iterator[tuple[int, _T]]:
+    """`enumerate(items, start=1)` that tells `tick` of every `TICK_EVERY` items processed (after the caller's work on
+    each), and once more with the count when they run out."""
+    done = 0
+    for done, item in enumerate(items, start=1):
+        yield done, item
+        if tick is not None and done % TICK_EVERY == 0:
+            tick(done, total)
+    if tick is not None:
+        tick(done, total)
 
 
 class Progress:

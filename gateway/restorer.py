@@ -331,14 +331,14 @@ class Restorer:
         commands = [
             restored
             for command in mapped.commands
-            if (only is None or (command.action == "SetChargingProfile" and _profile_id(command) == only))
+            if (only is None or (command.action == "SetChargingProfile" and command.target_id() == only))
             and (restored := self._restore_command(record, station_id, command, caps, at, paced, ceiling, limits))
             is not None
         ]
         if not commands:
             return []
         self._audit(record, trigger, paced, at)
-        return [(_profile_id(c), await self._send(d.id, station_id, c, c.note)) for c in commands]
+        return [(str(c.target_id()), await self._send(d.id, station_id, c, c.note)) for c in commands]
 
     def _restore_command(
         self,
@@ -443,8 +443,3 @@ def _schedule_start(command: OcppCommand) -> str:
     schedule = profile["chargingSchedule"]
     start: str = (schedule[0] if isinstance(schedule, list) else schedule)["startSchedule"]
     return start
-
-
-def _profile_id(command: OcppCommand) -> str:
-    p = command.payload
-    return str(p["chargingProfile"]["id"] if "chargingProfile" in p else p["csChargingProfiles"]["chargingProfileId"])

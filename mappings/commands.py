@@ -22,6 +22,19 @@ class OcppCommand:
     controls: tuple[str, ...]
     note: str | None = None
 
+    def target_id(self) -> str | None:
+        """The station-side id this command sets or clears (controlId, charging profile id): a set and the clear of
+        what it set share it."""
+        p = self.payload
+        found = (
+            p.get("controlId")
+            or p.get("chargingProfileId")
+            or p.get("id")
+            or (p.get("chargingProfile") or {}).get("id")
+            or (p.get("csChargingProfiles") or {}).get("chargingProfileId")
+        )
+        return None if found is None else str(found)
+
 
 @dataclass(frozen=True)
 class MappingResult:

@@ -59,7 +59,7 @@ from gateway.audit.log import (
 )
 from gateway.audit.merkle import HASH_SIZE, MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from gateway.audit.verify import RootTracker, VerifyReport
-from gateway.progress import TICK_EVERY, Tick
+from gateway.progress import Tick, ticking
 
 __all__ = ["BUNDLE_FORMAT", "ExportError", "ExportFilter", "ExportResult", "export_bundle", "verify_bundle"]
 
@@ -218,14 +218,10 @@ def _write_zip(
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             digest = hashlib.sha256()
             with zf.open(ENTRIES, "w") as handle:
-                for written, body in enumerate(bodies, start=1):
+                for _, body in ticking(bodies, tick, count):
                     line = body + b"\n"
                     digest.update(line)
                     handle.write(line)
-                    if tick is not None and written % TICK_EVERY == 0:
-                        tick(written, count)
-            if tick is not None:
-                tick(count, count)
             hashes = {ENTRIES: digest.hexdigest()}
             for name, data in members.items():
                 zf.writestr(name, data)
@@ -426,16 +422,11 @@ def _entry_lines(
 ) -> Iterator[tuple[int, bytes]]:
     """(line number, entry bytes) for each line of entries.jsonl, streamed; ``tick`` hears of each
     `TICK_EVERY` lines checked, of ``total``."""
-    number = 0
     with bundle.open(ENTRIES) as handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in ticking(handle, tick, total):
             if not line.endswith(b"\n"):
                 report.fail("the last line is cut short (no newline)", line=number)
             yield number, line.rstrip(b"\n")
-            if tick is not None and number % TICK_EVERY == 0:
-                tick(number, total)
-    if tick is not None:
-        tick(number, total)
 
 
 def _decode(body: bytes, line: int, seq: int | None, report: VerifyReport) -> StoredEntry | None:

@@ -18,7 +18,7 @@ from gateway.audit.checkpoint import Checkpoint, key_fingerprint
 from gateway.audit.entry import EntryError, decode_entry
 from gateway.audit.log import connect, read_checkpoints, read_entries, read_head
 from gateway.audit.merkle import Frontier, leaf_hash
-from gateway.progress import TICK_EVERY, Tick
+from gateway.progress import Tick, ticking
 
 __all__ = ["MAX_PROBLEMS", "Problem", "RootTracker", "VerifyReport", "verify_db"]
 
@@ -191,7 +191,7 @@ def _verify_db(conn: sqlite3.Connection, key: Ed25519PublicKey, report: VerifyRe
 
     tracker = RootTracker(report, signed)
     expected = 0
-    for row in read_entries(conn):
+    for _, row in ticking(read_entries(conn), tick, head_size):
         seq, columns, body, stored_leaf = row[0], row[1:7], _as_bytes(row[7]), _as_bytes(row[8])
         if seq != expected:
             report.fail(f"entries seq {expected}..{seq - 1} are missing", seq=expected)
@@ -211,10 +211,6 @@ def _verify_db(conn: sqlite3.Connection, key: Ed25519PublicKey, report: VerifyRe
             report.fail("body does not match its stored leaf hash (the entry was edited)", seq=seq)
         tracker.add(leaf)
         report.entries += 1
-        if tick is not None and report.entries % TICK_EVERY == 0:
-            tick(report.entries, head_size)
-    if tick is not None:
-        tick(report.entries, head_size)
 
     count = tracker.frontier.size
     if count < head_size:

@@ -14,7 +14,7 @@ import pytest
 from gateway.audit import AuditLog
 from gateway.audit.bench import sample_entry
 from gateway.audit.cli import main
-from gateway.progress import TICK_EVERY, Progress, sampled
+from gateway.progress import TICK_EVERY, Progress, sampled, ticking
 
 ENTRIES = 2 * TICK_EVERY + 452  # three ticks' worth: two intermediate counts and the last
 
@@ -115,3 +115,14 @@ async def test_sampled_shows_the_count_while_the_work_runs_and_the_final_one(
     await sampled(boot(), lambda: booted, 3, "fleet: stations booted")
     err = capsys.readouterr().err
     assert counts(err, "fleet: stations booted") == [(0, 3), (3, 3)]  # sampled before the work ran, then at its end
+
+
+def test_ticking_tells_every_tick_every_items_and_the_count_at_the_end() -> None:
+    heard: list[tuple[int, int]] = []
+    items = list(range(2 * TICK_EVERY + 3))
+    assert [item for _, item in ticking(items, lambda done, total: heard.append((done, total)), 99)] == items
+    assert heard == [(TICK_EVERY, 99), (2 * TICK_EVERY, 99), (len(items), 99)]
+    heard.clear()
+    assert list(ticking([], lambda done, total: heard.append((done, total)), 5)) == []
+    assert heard == [(0, 5)]
+    assert [n for n, _ in ticking("ab", None, 2)] == [1, 2]
