@@ -606,12 +606,13 @@ class Dispatcher:
         return _Plan(station_id, result, planned, deferred)
 
     def _commit(self, directive_id: str, plans: Sequence[_Plan]) -> None:
-        """Record plans before anything of them is sent: pending outcomes, and command.sent for every command,
-        in one store transaction and one audit transaction (which also holds the entries buffered before)."""
+        """Record plans before anything of them is sent: command.sent for every command in one audit transaction
+        (which also holds the entries buffered before), and their pending outcomes in the store's memory (in flight:
+        the answers' outcomes are written, see Store.hold_in_flight)."""
         now = self._clock.now()
         self._save_later_outcomes()  # earlier outcomes first: a plan's pending outcome may replace one of them
-        self._store.save_outcomes(
-            [_summarize(directive_id, p.station_id, p.planned, list(p.result.unsupported), now) for p in plans], now
+        self._store.hold_in_flight(
+            [_summarize(directive_id, p.station_id, p.planned, list(p.result.unsupported), now) for p in plans]
         )
         self._audit.append_many(
             [
@@ -886,7 +887,7 @@ class Dispatcher:
             planned = self._planned(station_id, MappingResult(tuple(commands), unsupported.get(did, ())))
             self._commit(did, [planned])
             await self._send(did, planned)
-        self._confirm_held(station_id, plan.held)
+        self._confirm_held(station_id, plan.held, unsupported)
         cleared = [await self._clear_item(station_id, item, caps.version) for item in plan.clear]
         if not known:
             cleared.extend(await self._clear_owed(station_id, timed))
@@ -957,17 +958,21 @@ class Dispatcher:
         if not payload.get("tbc") and not done.done():
             done.set_result(None)
 
-    def _confirm_held(self, station_id: str, directive_ids: Sequence[str]) -> None:
+    def _confirm_held(
+        self, station_id: str, directive_ids: Sequence[str], unsupported: Mapping[str, Sequence[UnsupportedControl]]
+    ) -> None:
         """Directives the station already holds as they should be: an outcome left unsettled (a restart cut the
         answer off, or it was queued while the station was away) becomes accepted, or partial when the station
-        cannot take some of its controls."""
+        cannot take some of its controls (`unsupported`, as mapped for it now: an outcome a restart left behind
+        may not say)."""
         unsettled = {OutcomeStatus.PENDING, OutcomeStatus.SENT, OutcomeStatus.OFFLINE, OutcomeStatus.TIMEOUT}
         for did in directive_ids:
             outcome = next((o for o in self._outcomes(did) if o.station_id == station_id), None)
             if outcome is not None and outcome.status in unsettled:
-                status = OutcomeStatus.PARTIAL if outcome.unsupported else OutcomeStatus.ACCEPTED
+                missing = list(outcome.unsupported or unsupported.get(did, ()))
+                status = OutcomeStatus.PARTIAL if missing else OutcomeStatus.ACCEPTED
                 self._record(
-                    outcome.model_copy(update={"status": status, "updated": self._clock.now()}),
+                    outcome.model_copy(update={"status": status, "unsupported": missing, "updated": self._clock.now()}),
                     "held by the station (reconciled)",
                 )
 

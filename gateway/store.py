@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -111,6 +112,11 @@ class Store:
         #: outcomes back right after it (Dispatcher.wait, the API) reuses them instead of decoding every row again.
         #: Replaced station by station as the next fan-out saves, so the old ones are freed a few at a time.
         self._saved: dict[str, tuple[str, str, StationOutcome]] = {}
+        #: Outcomes of commands in flight, by directive and station: planned and recorded in the audit log
+        #: (command.sent, on disk before the frame leaves) but not answered yet. Held in memory, not written: the
+        #: answer's outcome follows within moments, and after a crash the dispatcher's resume treats a missing
+        #: outcome as unanswered. Reads see them until an outcome of the same directive and station is saved.
+        self._in_flight: dict[str, dict[str, StationOutcome]] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -312,28 +318,51 @@ class Store:
             )
         for o, row in zip(outcomes, rows, strict=True):
             self._saved[o.station_id] = (o.directive_id, row[3], o)
+            held = self._in_flight.get(o.directive_id)
+            if held is not None and held.pop(o.station_id, None) is not None and not held:
+                del self._in_flight[o.directive_id]
+
+    def hold_in_flight(self, outcomes: Sequence[StationOutcome]) -> None:
+        """Outcomes of commands about to be sent (see `_in_flight`): read like saved ones until their answers' are."""
+        for o in outcomes:
+            self._in_flight.setdefault(o.directive_id, {})[o.station_id] = o
 
     def outcomes(self, directive_id: str) -> list[StationOutcome]:
-        """A directive's outcomes by station id; rows still holding exactly what this store saved last for that
-        station and directive come back as the saved objects (equal JSON, so an equal decoding), the rest are
-        decoded."""
+        """A directive's outcomes by station id, those in flight included; rows still holding exactly what this
+        store saved last for that station and directive come back as the saved objects (equal JSON, so an equal
+        decoding), the rest are decoded."""
         rows = self._db.execute(
             "SELECT station_id, body FROM outcomes WHERE directive_id=? ORDER BY station_id", (directive_id,)
         ).fetchall()
-        saved = self._saved
-        return [
-            hit[2]
+        saved, held = self._saved, self._in_flight.get(directive_id, {})
+        found = [
+            held[sid]
+            if sid in held
+            else hit[2]
             if (hit := saved.get(sid)) is not None and hit[0] == directive_id and hit[1] == body
             else StationOutcome.model_validate_json(body)
             for sid, body in rows
         ]
+        if not held:
+            return found
+        stored = {sid for sid, _ in rows}
+        extra = [o for sid, o in held.items() if sid not in stored]
+        return sorted([*found, *extra], key=lambda o: o.station_id) if extra else found
 
     def outcome_counts(self, directive_id: str) -> dict[str, int]:
-        """Stations per outcome status of a directive, without decoding the outcomes (the dashboard's row)."""
-        rows = self._db.execute(
-            "SELECT status, count(*) FROM outcomes WHERE directive_id=? GROUP BY status", (directive_id,)
-        ).fetchall()
-        return dict(rows)
+        """Stations per outcome status of a directive, those in flight included, without decoding the outcomes (the
+        dashboard's row)."""
+        held = self._in_flight.get(directive_id)
+        if not held:
+            rows = self._db.execute(
+                "SELECT status, count(*) FROM outcomes WHERE directive_id=? GROUP BY status", (directive_id,)
+            ).fetchall()
+            return dict(rows)
+        statuses = dict(
+            self._db.execute("SELECT station_id, status FROM outcomes WHERE directive_id=?", (directive_id,))
+        )
+        statuses.update((sid, o.status.value) for sid, o in held.items())
+        return dict(Counter(statuses.values()))
 
     def station_outcomes(
         self, station_id: str, statuses: Iterable[str], *, of: Iterable[DirectiveState] | None = None
@@ -352,7 +381,10 @@ class Store:
         return [StationOutcome.model_validate_json(r[0]) for r in self._db.execute(sql, params)]
 
     def has_outcomes(self, station_id: str, *, besides: OutcomeStatus) -> bool:
-        """Whether the station has an outcome of any status but `besides` (without reading its history)."""
+        """Whether the station has an outcome (in flight or saved) of any status but `besides`, without reading its
+        history."""
+        if any(o.status is not besides for held in self._in_flight.values() if (o := held.get(station_id)) is not None):
+            return True
         row = self._db.execute(
             "SELECT 1 FROM outcomes WHERE station_id=? AND status != ? LIMIT 1", (station_id, besides.value)
         ).fetchone()

@@ -180,19 +180,27 @@ async def test_offline_station_gets_the_directive_when_it_connects(tmp_path: Pat
 
 
 async def test_commands_are_persisted_before_they_are_sent(tmp_path: Path) -> None:
-    """While the station sits on the command, the SQLite file already holds the planned command."""
+    """While the station sits on the command, the SQLite file already holds it (command.sent, with its frame); its
+    pending outcome is in flight: read like a stored one (API, dashboard counts), written once the answer comes."""
     config = _config(tmp_path, ["HOLD"], call_timeout_s=30)
     specs: list[Spec] = [("HOLD", V201, {"behaviour": SimBehaviour(never_answer=frozenset({"SetChargingProfile"}))})]
     async with running(config) as gw, fleet(gw, specs) as stations:
         record = await gw.dispatcher.submit(Directive.model_validate({"id": "held", "controls": {"import_limit_w": 1}}))
         await stations["HOLD"].wait_for("SetChargingProfile")
         with sqlite3.connect(config.database) as db:
-            body = db.execute("SELECT body FROM outcomes WHERE directive_id='held'").fetchone()[0]
-        seen = json.loads(body)
-        assert seen["status"] == "pending"
-        assert seen["commands"][0]["action"] == "SetChargingProfile"
-        sent = gw.audit.query(directive_id=record.directive.id, kind="command.sent")
-        assert [e.message_id for e in sent] == [seen["commands"][0]["message_id"]]
+            frames = [
+                json.loads(body)["data"]["frame"]
+                for (body,) in db.execute(
+                    "SELECT body FROM audit_entries WHERE kind='command.sent' AND directive_id='held'"
+                )
+            ]
+            rows = db.execute("SELECT count(*) FROM outcomes WHERE directive_id='held'").fetchone()[0]
+        assert [f[2] for f in frames] == ["SetChargingProfile"]
+        assert rows == 0
+        (seen,) = gw.store.outcomes(record.directive.id)
+        assert seen.status is OutcomeStatus.PENDING
+        assert [c.message_id for c in seen.commands] == [frames[0][1]]
+        assert gw.store.outcome_counts(record.directive.id) == {"pending": 1}
 
 
 async def test_cancel_clears_what_each_station_holds(tmp_path: Path) -> None:

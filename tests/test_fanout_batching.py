@@ -31,7 +31,8 @@ class Witness(SimStation):
     """Reads the gateway's SQLite file from a connection of its own the moment a gateway CALL reaches it."""
 
     database: Path
-    #: message id -> (command.sent rows for it, the stored outcome's status) as found on arrival.
+    #: message id -> (command.sent rows for it, the stored outcome's status) as found on arrival: the pending outcome is
+    #: in flight (Store.hold_in_flight), not in the file.
     seen: dict[str, tuple[int, str | None]]
 
     def _on_message(self, text: str | bytes) -> None:
@@ -81,7 +82,7 @@ async def test_every_command_is_on_disk_before_its_frame_arrives(tmp_path: Path)
         stations = await _fan_out(gw, {"id": "droop", "duration_s": 600, "controls": {"freq_droop": DROOP}})
         for station in stations:
             assert len(station.seen) == 1
-            assert list(station.seen.values()) == [(1, "pending")]
+            assert list(station.seen.values()) == [(1, None)]  # the outcome is written with the answer
         _assert_sent_before_answered(gw, "droop", stations)
 
 

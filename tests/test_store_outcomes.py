@@ -96,3 +96,36 @@ def test_station_outcomes_filter_status_and_an_old_file_loses_the_status_index(t
         names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "outcomes_by_station" in names
     assert "outcomes_station" not in names
+
+
+def test_outcomes_in_flight_are_read_until_their_answers_are_saved_and_never_written(tmp_path: Path) -> None:
+    store = _store(tmp_path, "d1")
+    store.save_outcomes(
+        [_outcome("d1", "S1", OutcomeStatus.ACCEPTED), _outcome("d1", "S3", OutcomeStatus.ACCEPTED)], NOW
+    )
+    flying = [_outcome("d1", "S2", OutcomeStatus.PENDING), _outcome("d1", "S3", OutcomeStatus.PENDING)]  # S3 again
+    store.hold_in_flight(flying)
+    assert [(o.station_id, o.status.value) for o in store.outcomes("d1")] == [
+        ("S1", "accepted"),
+        ("S2", "pending"),
+        ("S3", "pending"),
+    ]
+    assert store.outcome_counts("d1") == {"accepted": 1, "pending": 2}
+    assert store.has_outcomes("S2", besides=OutcomeStatus.CLEARED)
+    with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
+        stored = dict(conn.execute("SELECT station_id, status FROM outcomes WHERE directive_id='d1'"))
+    assert stored == {"S1": "accepted", "S3": "accepted"}
+    store.save_outcomes(
+        [_outcome("d1", "S2", OutcomeStatus.REJECTED), _outcome("d1", "S3", OutcomeStatus.ACCEPTED)], NOW
+    )
+    assert [(o.station_id, o.status.value) for o in store.outcomes("d1")] == [
+        ("S1", "accepted"),
+        ("S2", "rejected"),
+        ("S3", "accepted"),
+    ]
+    assert store.outcome_counts("d1") == {"accepted": 2, "rejected": 1}
+    store.hold_in_flight([_outcome("d1", "S4", OutcomeStatus.PENDING)])
+    reopened = Store(tmp_path / "state.db")  # as after a crash: what was in flight is gone (the audit has it as sent)
+    assert {o.station_id for o in reopened.outcomes("d1")} == {"S1", "S2", "S3"}
+    assert "S4" in {o.station_id for o in store.outcomes("d1")}
+    reopened.close()
