@@ -1024,7 +1024,7 @@ class Dispatcher:
         )
         for outcome in accepted:
             record = self._store.directive(outcome.directive_id)
-            if record is None or record.state not in _REMOVED:
+            if record is None:
                 continue
             if outcome.directive_id in timed or not any(c.status is OutcomeStatus.ACCEPTED for c in outcome.commands):
                 continue

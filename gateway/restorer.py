@@ -124,12 +124,16 @@ def _restore_window(outcome: StationOutcome) -> tuple[datetime, datetime] | None
     return max(windows, key=lambda w: w[1], default=None)
 
 
-def running_ramps(outcomes: Iterable[StationOutcome], now: datetime) -> list[StationOutcome]:
-    """The outcomes whose last accepted restore ramp still runs at `now`."""
-    return [o for o in outcomes if (window := _restore_window(o)) is not None and window[1] > now]
+#: An outcome with the (restore moment, end) of its last accepted restore ramp.
+Ramp = tuple[StationOutcome, tuple[datetime, datetime]]
 
 
-def ramps_of(store: Store, station_id: str, now: datetime) -> list[StationOutcome]:
+def running_ramps(outcomes: Iterable[StationOutcome], now: datetime) -> list[Ramp]:
+    """The outcomes whose last accepted restore ramp still runs at `now`, each with that ramp's window."""
+    return [(o, window) for o in outcomes if (window := _restore_window(o)) is not None and window[1] > now]
+
+
+def ramps_of(store: Store, station_id: str, now: datetime) -> list[Ramp]:
     """The station's outcomes whose restore ramp runs at `now`, decoding only those whose notes name a ramp running
     then (not the station's whole history)."""
     noted = store.station_outcomes_with(
@@ -230,7 +234,7 @@ class Restorer:
     def under_way(self, station_id: str, now: datetime) -> set[int]:
         """Numbers of directives whose restore ramp the station is still following: reconciliation leaves them."""
         numbers: set[int] = set()
-        for outcome in ramps_of(self._store, station_id, now):
+        for outcome, _ in ramps_of(self._store, station_id, now):
             if record := self._store.directive(outcome.directive_id):
                 numbers.add(record.number)
         return numbers
@@ -244,9 +248,8 @@ class Restorer:
             return
         now = self._hooks.now()
         for station_id in station_ids:
-            for outcome in ramps_of(self._store, station_id, now):
-                window = _restore_window(outcome)
-                if outcome.directive_id == directive.id or window is None:
+            for outcome, window in ramps_of(self._store, station_id, now):
+                if outcome.directive_id == directive.id:
                     continue
                 record = self._store.directive(outcome.directive_id)  # only for a ramp still running
                 if record is None:

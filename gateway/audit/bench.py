@@ -3,8 +3,8 @@
 Entries are shaped like the gateway's busiest kind, ``command.sent`` with a SetChargingProfile frame,
 so the figures include canonical encoding, hashing, signing the head and SQLite with fsync. Each run of
 ``stations`` entries names every station once in a shuffled order, as the answers of a fleet-wide fan-out come; the
-batched appends run a second time on a log with
-the plain station index of earlier versions (the baseline of the block-keyed one, gateway.audit.log SCHEMA).
+batched appends run a second time on a log with the plain station index of earlier versions (the baseline of the
+block-keyed one, gateway.audit.log SCHEMA).
 """
 
 from __future__ import annotations

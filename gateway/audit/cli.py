@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 import sys
@@ -237,20 +238,17 @@ def _report(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     if args.entries < 1 or args.batch < 1 or args.single < 0 or args.stations < 1:
         return _fail("--entries, --batch and --stations must be positive, --single non-negative")
+    where: contextlib.AbstractContextManager[str]
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-        print(
-            run_bench(
-                args.dir, entries=args.entries, batch=args.batch, single=args.single, stations=args.stations
-            ).render()
+        where = contextlib.nullcontext(str(args.dir))
+    else:
+        where = tempfile.TemporaryDirectory(prefix="dergw-bench-audit-")
+    with where as directory:
+        result = run_bench(
+            Path(directory), entries=args.entries, batch=args.batch, single=args.single, stations=args.stations
         )
-        return 0
-    with tempfile.TemporaryDirectory(prefix="dergw-bench-audit-") as tmp:
-        print(
-            run_bench(
-                Path(tmp), entries=args.entries, batch=args.batch, single=args.single, stations=args.stations
-            ).render()
-        )
+    print(result.render())
     return 0
 
 

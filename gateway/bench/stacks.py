@@ -11,8 +11,8 @@ until a directive changes); "after, cold" forces the narrowed read on every reco
 It also times the outcome reads of a reconnect for the `--sample` stations, each given an outcome of every stored
 directive (as if every one had targeted the fleet; the ended ones with a restore ramp, running at the reconnect for
 those that ended lately): "before" decodes the station's whole history twice (was anything of ours ever there;
-which restore ramps does it follow), "after" asks whether a row exists and decodes only outcomes whose notes name a ramp
-still running. Both must find the same running ramps.
+which restore ramps does it follow), "after" asks whether a row exists and decodes only outcomes whose notes name a
+ramp still running. Both must find the same running ramps.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from gateway.model import (
     CommandOutcome,
@@ -46,6 +47,7 @@ T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
 GROUP = 50
 #: How long each ended directive's restore ramp lasts (a few minutes at the default pace).
 RAMP = timedelta(minutes=10)
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +60,14 @@ class Figures:
     after_cold_s: float
     after_s: float
     after_total_s: float
-    #: The outcome reads of one reconnect (median seconds) with `history` outcomes per station.
-    history: int
+    #: The outcome reads of one reconnect (median seconds), with an outcome of every stored directive per station.
     reads_before_s: float
     reads_after_s: float
+
+    @property
+    def history(self) -> int:
+        """Outcomes per station whose reads are timed."""
+        return self.directives
 
     def lines(self) -> list[str]:
         return [
@@ -143,26 +149,27 @@ def _fill_outcomes(store: Store, stations: list[str]) -> None:
         store.save_outcomes(outcomes, record.updated)
 
 
-def _time_reads(read: Callable[[str], set[str]], stations: list[str]) -> tuple[list[float], list[set[str]]]:
-    times, found = [], []
+def _time_each(work: Callable[[str], _R], stations: list[str]) -> tuple[list[float], list[_R]]:
+    """Seconds `work` took for each station, and what it returned."""
+    times, results = [], []
     for station in stations:
         began = time.perf_counter()
-        found.append(read(station))
+        results.append(work(station))
         times.append(time.perf_counter() - began)
-    return times, found
+    return times, results
 
 
 def _reads_before(store: Store, station: str) -> set[str]:
     every = [s.value for s in OutcomeStatus]
     if not store.station_outcomes(station, [s for s in every if s != OutcomeStatus.CLEARED.value]):
         return set()
-    return {o.directive_id for o in running_ramps(store.station_outcomes(station, every), T0)}
+    return {o.directive_id for o, _ in running_ramps(store.station_outcomes(station, every), T0)}
 
 
 def _reads_after(store: Store, station: str) -> set[str]:
     if not store.has_outcomes(station, besides=OutcomeStatus.CLEARED):
         return set()
-    return {o.directive_id for o in ramps_of(store, station, T0)}
+    return {o.directive_id for o, _ in ramps_of(store, station, T0)}
 
 
 def _old_load(store: Store, aims_at: Callable[[Target, str], bool]) -> Stacks:
@@ -171,12 +178,7 @@ def _old_load(store: Store, aims_at: Callable[[Target, str], bool]) -> Stacks:
 
 
 def _time(load: Callable[[], Stacks], stations: list[str], caps: StationCapabilities) -> list[float]:
-    times = []
-    for station in stations:
-        began = time.perf_counter()
-        load().levels(station, caps)
-        times.append(time.perf_counter() - began)
-    return times
+    return _time_each(lambda station: load().levels(station, caps), stations)[0]
 
 
 def measure(*, stations: int, directives: int, live: int, sample: int, data_dir: Path | None = None) -> Figures:
@@ -198,8 +200,8 @@ def measure(*, stations: int, directives: int, live: int, sample: int, data_dir:
             after = _time(lambda: Stacks.load(store, aims_at, T0), ids, caps)
             total = time.perf_counter() - began
             _fill_outcomes(store, sampled)
-            reads_before, found_before = _time_reads(lambda sid: _reads_before(store, sid), sampled)
-            reads_after, found_after = _time_reads(lambda sid: _reads_after(store, sid), sampled)
+            reads_before, found_before = _time_each(lambda sid: _reads_before(store, sid), sampled)
+            reads_after, found_after = _time_each(lambda sid: _reads_after(store, sid), sampled)
             if found_before != found_after or not any(found_after):
                 raise RuntimeError("the narrowed outcome reads found other running ramps than the full ones")
             return Figures(
@@ -210,7 +212,6 @@ def measure(*, stations: int, directives: int, live: int, sample: int, data_dir:
                 after_cold_s=statistics.median(after_cold),
                 after_s=statistics.median(after),
                 after_total_s=total,
-                history=directives,
                 reads_before_s=statistics.median(reads_before),
                 reads_after_s=statistics.median(reads_after),
             )
