@@ -22,6 +22,7 @@ import functools
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,11 +83,11 @@ _MAX_CHUNK = 2048
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """One station's part of a fan-out: what it gets, and the commands as planned (pending, with message ids)."""
+    """One station's part of a fan-out: what it gets, and the message id each command will use."""
 
     station_id: str
     result: MappingResult
-    planned: list[CommandOutcome]
+    message_ids: list[str]
     #: Profiles held back until a stack level frees, from then on (gateway.stacks).
     deferred: datetime | None = None
 
@@ -141,7 +142,7 @@ class Dispatcher:
         #: The directive as one station is to hold it (gateway.sharing puts its share of an aggregate limit in).
         self._variant: Callable[[Directive, str], Directive] = lambda directive, _: directive
         hooks = RestoreHooks(
-            self._call, link.new_message_id, self._outcomes, self._record, self._append, clock.now, _for_station,
+            self._call, self._outcomes, self._record, self._append, clock.now, _for_station,
             self._station_commands, self._spawn,
         )  # fmt: skip
         self._restorer = Restorer(store, fleet, self.settings.restore, hooks)
@@ -592,41 +593,49 @@ class Dispatcher:
         return stacks.restack(station_id, caps, record.number, result, self._clock.now())[0]
 
     def _planned(self, station_id: str, result: MappingResult, deferred: datetime | None = None) -> _Plan:
-        """The commands of `result` as planned for one station: pending, each with the message id it will use."""
-        planned = [
-            CommandOutcome(
-                action=c.action,
-                message_id=self._link.new_message_id(),
-                controls=list(c.controls),
-                status=OutcomeStatus.PENDING,
-                detail=c.note,
-            )
-            for c in result.commands
-        ]
-        return _Plan(station_id, result, planned, deferred)
+        """The commands of `result` as planned for one station, each with the message id it will use."""
+        return _Plan(station_id, result, [self._link.new_message_id() for _ in result.commands], deferred)
 
     def _commit(self, directive_id: str, plans: Sequence[_Plan]) -> None:
         """Record plans before anything of them is sent: command.sent for every command in one audit transaction
         (which also holds the entries buffered before), and their pending outcomes in the store's memory (in flight:
-        the answers' outcomes are written, see Store.hold_in_flight)."""
+        the answers' outcomes are written, see Store.hold_in_flight), made only if read before the answers come."""
         now = self._clock.now()
         self._save_later_outcomes()  # earlier outcomes first: a plan's pending outcome may replace one of them
+        by_station = {p.station_id: p for p in plans}
+
+        def pending(station_id: str) -> StationOutcome:
+            plan = by_station[station_id]
+            commands = [
+                CommandOutcome(
+                    action=c.action,
+                    message_id=message_id,
+                    controls=list(c.controls),
+                    status=OutcomeStatus.PENDING,
+                    detail=c.note,
+                )
+                for c, message_id in zip(plan.result.commands, plan.message_ids, strict=True)
+            ]
+            return _summarize(directive_id, station_id, commands, list(plan.result.unsupported), now)
+
         self._store.hold_in_flight(
-            [_summarize(directive_id, p.station_id, p.planned, list(p.result.unsupported), now) for p in plans]
+            directive_id,
+            {p.station_id: _status(_PENDING if p.message_ids else frozenset(), p.result.unsupported) for p in plans},
+            pending,
         )
         self._audit.append_many(
             [
-                _sent_entry(directive_id, p.station_id, command, planned, now)
+                _sent_entry(directive_id, p.station_id, command, message_id, now)
                 for p in plans
-                for command, planned in zip(p.result.commands, p.planned, strict=True)
+                for command, message_id in zip(p.result.commands, p.message_ids, strict=True)
             ]
         )
 
     async def _send(self, directive_id: str, plan: _Plan) -> StationOutcome:
         """Send one station's recorded commands in order (each waits for the previous answer)."""
         commands = [
-            await self._exchange(directive_id, plan.station_id, command, planned)
-            for command, planned in zip(plan.result.commands, plan.planned, strict=True)
+            await self._exchange(directive_id, plan.station_id, command, message_id, command.note)
+            for command, message_id in zip(plan.result.commands, plan.message_ids, strict=True)
         ]
         outcome = _summarize(directive_id, plan.station_id, commands, list(plan.result.unsupported), self._clock.now())
         note = None
@@ -638,23 +647,23 @@ class Dispatcher:
         return outcome
 
     async def _call(
-        self, directive_id: str, station_id: str, command: OcppCommand, planned: CommandOutcome
+        self, directive_id: str, station_id: str, command: OcppCommand, detail: str | None = None
     ) -> CommandOutcome:
-        """Record and send one command on its own (clears): command.sent is on disk before the frame leaves, written
-        with the other stations' clears of this turn of the event loop in one transaction."""
-        await self._audit.durable(_sent_entry(directive_id, station_id, command, planned, self._clock.now()))
-        return await self._exchange(directive_id, station_id, command, planned)
+        """Record and send one command on its own (clears, restores): command.sent is on disk before the frame
+        leaves, written with the other stations' clears of this turn of the event loop in one transaction."""
+        message_id = self._link.new_message_id()
+        await self._audit.durable(_sent_entry(directive_id, station_id, command, message_id, self._clock.now()))
+        return await self._exchange(directive_id, station_id, command, message_id, detail)
 
     async def _exchange(
-        self, directive_id: str, station_id: str, command: OcppCommand, planned: CommandOutcome
+        self, directive_id: str, station_id: str, command: OcppCommand, message_id: str, detail: str | None
     ) -> CommandOutcome:
-        """Send a command whose command.sent is on disk; buffer the answer's audit entry."""
-        message_id = planned.message_id
-        assert message_id is not None
+        """Send a command whose command.sent is on disk; buffer the answer's audit entry. `detail` goes into the
+        outcome's, ahead of what the answer says."""
         reply = await self._link.call(
             station_id, command.action, command.payload, timeout=self.settings.call_timeout_s, message_id=message_id
         )
-        status, answer, detail = _judge(reply)
+        status, answer, said = _judge(reply)
         if command.action.startswith("Clear") and answer in _CLEARED_ANSWERS:
             status = OutcomeStatus.CLEARED
         answered = self._clock.now()
@@ -668,8 +677,16 @@ class Dispatcher:
                 message_id=message_id,
             )
         )
-        note = " / ".join(p for p in (planned.detail, detail) if p) or None
-        return planned.model_copy(update={"status": status, "answer": answer, "detail": note, "at": answered})
+        note = " / ".join(p for p in (detail, said) if p) or None
+        return CommandOutcome(
+            action=command.action,
+            message_id=message_id,
+            controls=list(command.controls),
+            status=status,
+            answer=answer,
+            detail=note,
+            at=answered,
+        )
 
     def _record(self, outcome: StationOutcome, note: str | None = None) -> None:
         entry = None
@@ -699,17 +716,7 @@ class Dispatcher:
         result = map_clear(record.directive, caps, number=record.number, evse_id=record.directive.target.evse_id)
         directive_id = record.directive.id
         clears = [
-            await self._call(
-                directive_id,
-                outcome.station_id,
-                command,
-                CommandOutcome(
-                    action=command.action,
-                    message_id=self._link.new_message_id(),
-                    controls=list(command.controls),
-                    status=OutcomeStatus.PENDING,
-                ),
-            )
+            await self._call(directive_id, outcome.station_id, command)
             for command in result.commands
             if command.target_id() not in ramped
         ]
@@ -988,11 +995,7 @@ class Dispatcher:
             if ramp is not None:  # ramped back from now rather than stepping up at once (docs/dispatch.md)
                 self._append_command(owner, station_id, ramp, OutcomeStatus.CLEARED)
                 return f"ramped {item.kind}:{item.ident}"
-        command = clear_command(item, version)
-        planned = CommandOutcome(
-            action=command.action, message_id=self._link.new_message_id(), controls=[], status=OutcomeStatus.PENDING
-        )
-        done = await self._call(owner, station_id, command, planned)
+        done = await self._call(owner, station_id, clear_command(item, version))
         self._append_command(
             owner, station_id, done, OutcomeStatus.CLEARED if done.answer in _CLEARED_ANSWERS else None
         )
@@ -1033,20 +1036,18 @@ class Dispatcher:
         return owed
 
 
-def _sent_entry(
-    directive_id: str, station_id: str, command: OcppCommand, planned: CommandOutcome, at: datetime
-) -> AuditEntry:
+def _sent_entry(directive_id: str, station_id: str, command: OcppCommand, message_id: str, at: datetime) -> AuditEntry:
     return AuditEntry(
         "command.sent",
         {
             "action": command.action,
-            "frame": [2, planned.message_id, command.action, command.payload],
+            "frame": [2, message_id, command.action, command.payload],
             "controls": _control_names(command.controls),
         },
         at,
         directive_id=directive_id,
         station_id=station_id,
-        message_id=planned.message_id,
+        message_id=message_id,
     )
 
 
@@ -1113,23 +1114,27 @@ def _summarize(
     unsupported: list[UnsupportedControl],
     at: datetime,
 ) -> StationOutcome:
-    """One status for the station: the worst command status; else partial when some controls were unsupported."""
-    statuses = {c.status for c in commands}
-    status = next((s for s in _SEVERITY if s in statuses), None)
-    if status is None:
-        refused = statuses & {OutcomeStatus.NOT_SUPPORTED}
-        accepted = statuses & {OutcomeStatus.ACCEPTED, OutcomeStatus.CLEARED}
-        if not accepted:
-            status = OutcomeStatus.NOT_SUPPORTED
-        elif unsupported or refused:
-            status = OutcomeStatus.PARTIAL
-        else:
-            status = OutcomeStatus.ACCEPTED
+    """The station's outcome of `commands`, with its one status (`_status`)."""
     return StationOutcome(
         directive_id=directive_id,
         station_id=station_id,
-        status=status,
+        status=_status({c.status for c in commands}, unsupported),
         commands=commands,
         unsupported=unsupported,
         updated=at,
     )
+
+
+_PENDING = frozenset({OutcomeStatus.PENDING})
+
+
+def _status(statuses: AbstractSet[OutcomeStatus], unsupported: Sequence[UnsupportedControl]) -> OutcomeStatus:
+    """One status for a station: the worst command status; else partial when some controls were unsupported."""
+    status = next((s for s in _SEVERITY if s in statuses), None)
+    if status is not None:
+        return status
+    if not statuses & {OutcomeStatus.ACCEPTED, OutcomeStatus.CLEARED}:
+        return OutcomeStatus.NOT_SUPPORTED
+    if unsupported or OutcomeStatus.NOT_SUPPORTED in statuses:
+        return OutcomeStatus.PARTIAL
+    return OutcomeStatus.ACCEPTED

@@ -43,7 +43,9 @@ class StationLink(Protocol):
     async def call(
         self, station_id: str, action: str, payload: dict[str, Any], *, timeout: float, message_id: str | None = None
     ) -> Reply:
-        """Send one command; `message_id` lets the caller audit the exact frame before it leaves."""
+        """Send one command; `message_id` lets the caller audit the exact frame before it leaves. The caller does not
+        change `payload` afterwards: a link may keep its serialized form by identity (a fan-out passes one payload
+        object to every station)."""
         ...
 
     def is_connected(self, station_id: str) -> bool: ...

@@ -88,6 +88,9 @@ class _StateCollector(Collector):
         )
 
 
+_CALL_KINDS = frozenset({"command.sent", "station.answer"})
+
+
 class MeteredAudit:
     """The audit log as the runtime writes to it, counting what passes through on the way."""
 
@@ -129,29 +132,33 @@ class MeteredAudit:
         return seqs
 
     def _observe_all(self, entries: Iterable[tuple[str, Mapping[str, Any], str | None]]) -> None:
+        """Count the entries of one write. Commands and answers first, inline (a fan-out writes thousands at once):
+        sent ones are remembered with the time of the write, answers counted by (action, result) and each counter
+        incremented once."""
         answers: dict[tuple[str, str], int] = {}
+        now = self._monotonic()
+        sent = self._sent
         for kind, data, message_id in entries:
-            self._observe(kind, data, message_id, answers)
+            if message_id is None or kind not in _CALL_KINDS:
+                self._observe(kind, data)
+            elif kind == "command.sent":
+                if len(sent) >= _MAX_PENDING:
+                    sent.pop(next(iter(sent)))
+                sent[message_id] = (str(data.get("action")), now)
+            elif message_id in sent:  # a station.answer
+                action, started = sent.pop(message_id)
+                result = str(data.get("status") if data.get("kind") == "result" else data.get("kind"))
+                answers[action, result] = answers.get((action, result), 0) + 1
+                latency = self._latency.get(action)
+                if latency is None:  # one labelled child per action, looked up once
+                    latency = self._latency[action] = self._metrics.latency.labels(action)
+                latency.observe(now - started)
         for (action, result), count in answers.items():
             self._metrics.calls.labels(action, result).inc(count)
 
-    def _observe(
-        self, kind: str, data: Mapping[str, Any], message_id: str | None, answers: dict[tuple[str, str], int]
-    ) -> None:
-        """Count one entry; answers are added to `answers` by (action, result), for the caller to count."""
-        if kind == "command.sent" and message_id is not None:
-            if len(self._sent) >= _MAX_PENDING:
-                self._sent.pop(next(iter(self._sent)))
-            self._sent[message_id] = (str(data.get("action")), self._monotonic())
-        elif kind == "station.answer" and message_id is not None and message_id in self._sent:
-            action, started = self._sent.pop(message_id)
-            result = str(data.get("status") if data.get("kind") == "result" else data.get("kind"))
-            answers[action, result] = answers.get((action, result), 0) + 1
-            latency = self._latency.get(action)
-            if latency is None:  # one labelled child per action, looked up once
-                latency = self._latency[action] = self._metrics.latency.labels(action)
-            latency.observe(self._monotonic() - started)
-        elif kind == "signal.received":
+    def _observe(self, kind: str, data: Mapping[str, Any]) -> None:
+        """Count one entry other than a command and its answer."""
+        if kind == "signal.received":
             self._metrics.signals.labels(str(data.get("protocol"))).inc()
         elif kind == "input.rejected":
             self._metrics.translation_errors.labels(str(data.get("code") or data.get("source") or "other")).inc()

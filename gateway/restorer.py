@@ -80,8 +80,8 @@ def restore_settings(config: DispatchConfig) -> RestoreSettings:
 class RestoreHooks:
     """The dispatcher's recorded sends and state, which a restore goes through like any other command."""
 
-    call: Callable[[str, str, OcppCommand, CommandOutcome], Awaitable[CommandOutcome]]
-    new_message_id: Callable[[], str]
+    #: Record and send one command: (directive id, station id, command, detail for its outcome).
+    call: Callable[[str, str, OcppCommand, str | None], Awaitable[CommandOutcome]]
     outcomes: Callable[[str], list[StationOutcome]]
     record: Callable[[StationOutcome], None]
     append: Callable[..., None]
@@ -277,14 +277,7 @@ class Restorer:
         self, directive_id: str, station_id: str, command: OcppCommand, detail: str | None
     ) -> CommandOutcome:
         """One command on its own (audited and recorded by the dispatcher's call)."""
-        planned = CommandOutcome(
-            action=command.action,
-            message_id=self._hooks.new_message_id(),
-            controls=list(command.controls),
-            status=OutcomeStatus.PENDING,
-            detail=detail,
-        )
-        return await self._hooks.call(directive_id, station_id, command, planned)
+        return await self._hooks.call(directive_id, station_id, command, detail)
 
     # -- one station -------------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -115,8 +115,9 @@ class Store:
         #: Outcomes of commands in flight, by directive and station: planned and recorded in the audit log
         #: (command.sent, on disk before the frame leaves) but not answered yet. Held in memory, not written: the
         #: answer's outcome follows within moments, and after a crash the dispatcher's resume treats a missing
-        #: outcome as unanswered. Reads see them until an outcome of the same directive and station is saved.
-        self._in_flight: dict[str, dict[str, StationOutcome]] = {}
+        #: outcome as unanswered. Reads see them until an outcome of the same directive and station is saved. Kept
+        #: as (status, maker): the outcome object is made only if something reads it before the answer comes.
+        self._in_flight: dict[str, dict[str, tuple[OutcomeStatus, Callable[[str], StationOutcome]]]] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -322,10 +323,18 @@ class Store:
             if held is not None and held.pop(o.station_id, None) is not None and not held:
                 del self._in_flight[o.directive_id]
 
-    def hold_in_flight(self, outcomes: Sequence[StationOutcome]) -> None:
-        """Outcomes of commands about to be sent (see `_in_flight`): read like saved ones until their answers' are."""
-        for o in outcomes:
-            self._in_flight.setdefault(o.directive_id, {})[o.station_id] = o
+    def hold_in_flight(
+        self, directive_id: str, statuses: Mapping[str, OutcomeStatus], make: Callable[[str], StationOutcome]
+    ) -> None:
+        """Outcomes of commands about to be sent (see `_in_flight`), by station, with their status: read like saved
+        ones until their answers' are; `make(station_id)` makes one when it is read."""
+        held = self._in_flight.setdefault(directive_id, {})
+        for station_id, status in statuses.items():
+            held[station_id] = (status, make)
+
+    def _held(self, directive_id: str) -> dict[str, StationOutcome]:
+        """A directive's outcomes in flight, made."""
+        return {sid: make(sid) for sid, (_, make) in self._in_flight.get(directive_id, {}).items()}
 
     def outcomes(self, directive_id: str) -> list[StationOutcome]:
         """A directive's outcomes by station id, those in flight included; rows still holding exactly what this
@@ -334,7 +343,7 @@ class Store:
         rows = self._db.execute(
             "SELECT station_id, body FROM outcomes WHERE directive_id=? ORDER BY station_id", (directive_id,)
         ).fetchall()
-        saved, held = self._saved, self._in_flight.get(directive_id, {})
+        saved, held = self._saved, self._held(directive_id)
         found = [
             held[sid]
             if sid in held
@@ -361,7 +370,7 @@ class Store:
         statuses = dict(
             self._db.execute("SELECT station_id, status FROM outcomes WHERE directive_id=?", (directive_id,))
         )
-        statuses.update((sid, o.status.value) for sid, o in held.items())
+        statuses.update((sid, status.value) for sid, (status, _) in held.items())
         return dict(Counter(statuses.values()))
 
     def station_outcomes(
@@ -383,7 +392,7 @@ class Store:
     def has_outcomes(self, station_id: str, *, besides: OutcomeStatus) -> bool:
         """Whether the station has an outcome (in flight or saved) of any status but `besides`, without reading its
         history."""
-        if any(o.status is not besides for held in self._in_flight.values() if (o := held.get(station_id)) is not None):
+        if any(held[station_id][0] is not besides for held in self._in_flight.values() if station_id in held):
             return True
         row = self._db.execute(
             "SELECT 1 FROM outcomes WHERE station_id=? AND status != ? LIMIT 1", (station_id, besides.value)

@@ -104,7 +104,7 @@ def test_outcomes_in_flight_are_read_until_their_answers_are_saved_and_never_wri
         [_outcome("d1", "S1", OutcomeStatus.ACCEPTED), _outcome("d1", "S3", OutcomeStatus.ACCEPTED)], NOW
     )
     flying = [_outcome("d1", "S2", OutcomeStatus.PENDING), _outcome("d1", "S3", OutcomeStatus.PENDING)]  # S3 again
-    store.hold_in_flight(flying)
+    store.hold_in_flight("d1", {o.station_id: o.status for o in flying}, {o.station_id: o for o in flying}.__getitem__)
     assert [(o.station_id, o.status.value) for o in store.outcomes("d1")] == [
         ("S1", "accepted"),
         ("S2", "pending"),
@@ -124,7 +124,7 @@ def test_outcomes_in_flight_are_read_until_their_answers_are_saved_and_never_wri
         ("S3", "accepted"),
     ]
     assert store.outcome_counts("d1") == {"accepted": 2, "rejected": 1}
-    store.hold_in_flight([_outcome("d1", "S4", OutcomeStatus.PENDING)])
+    store.hold_in_flight("d1", {"S4": OutcomeStatus.PENDING}, lambda sid: _outcome("d1", sid, OutcomeStatus.PENDING))
     reopened = Store(tmp_path / "state.db")  # as after a crash: what was in flight is gone (the audit has it as sent)
     assert {o.station_id for o in reopened.outcomes("d1")} == {"S1", "S2", "S3"}
     assert "S4" in {o.station_id for o in store.outcomes("d1")}

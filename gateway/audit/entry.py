@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -70,7 +70,7 @@ class Kind(StrEnum):
 
 
 _KINDS = frozenset(k.value for k in Kind)
-_encode_string: Any = json.encoder.encode_basestring  # as the canonical encoder escapes strings
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring  # as the canonical encoder escapes strings
 _NULL = "null"
 _VERSION_END = f',"v":{ENTRY_VERSION}}}'
 
@@ -85,6 +85,8 @@ def format_time(at: datetime) -> str:
 
     Cached: the entries of one write share their time (equal aware datetimes are the same instant, so they format
     alike; a naive one never equals an aware one, and errors are not cached)."""
+    if at.tzinfo is UTC:  # what the gateway's clocks give: written with +00:00, which becomes the Z
+        return at.isoformat(timespec="milliseconds")[:-6] + "Z"
     if at.tzinfo is None or at.utcoffset() is None:
         raise EntryError("audit times must be timezone-aware")
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
@@ -133,15 +135,14 @@ def encode_entry(seq: int, entry: AuditEntry, memo: Memo | None = None) -> bytes
     share a ``memo`` (see ``canonical_bytes``)."""
     if entry.kind not in _KINDS:
         raise EntryError(f"unknown audit entry kind {entry.kind!r}")
-    if not isinstance(entry.data, Mapping):
+    if type(entry.data) is not dict and not isinstance(entry.data, Mapping):
         raise EntryError("audit entry data must be a JSON object")
-    ids = [getattr(entry, name) for name in CORRELATION_FIELDS]
-    for name, value in zip(CORRELATION_FIELDS, ids, strict=True):
-        if value is not None and not isinstance(value, str):
-            raise EntryError(f"{name} must be a string or None")
     if type(seq) is not int or not 0 <= seq <= MAX_SAFE_INTEGER:
         raise EntryError(f"seq {seq!r} is not an integer in [0, 2**53]")
-    directive_id, station_id, message_id, signal_id = (_NULL if v is None else _encode_string(v) for v in ids)
+    directive_id = _id_text("directive_id", entry.directive_id)
+    station_id = _id_text("station_id", entry.station_id)
+    message_id = _id_text("message_id", entry.message_id)
+    signal_id = _id_text("signal_id", entry.signal_id)
     try:
         # The envelope's keys are fixed ASCII names, so their canonical order (RFC 8785: sorted) is written out as
         # is; only `data` goes through the general encoder (tests/audit/test_entry_encoding.py checks both agree).
@@ -169,6 +170,15 @@ def encode_entry(seq: int, entry: AuditEntry, memo: Memo | None = None) -> bytes
         return utf8(text)
     except CanonicalError as exc:
         raise EntryError(f"{entry.kind} entry data: {exc}") from exc
+
+
+def _id_text(name: str, value: str | None) -> str:
+    """A correlation id as its canonical JSON."""
+    if value is None:
+        return _NULL
+    if not isinstance(value, str):
+        raise EntryError(f"{name} must be a string or None")
+    return _encode_string(value)
 
 
 def decode_entry(body: bytes) -> StoredEntry:

@@ -83,10 +83,17 @@ class StationConnection:
     # -- gateway -> station ------------------------------------------------------------------------------------
 
     async def call(
-        self, action: str, payload: dict[str, Any], *, timeout: float, message_id: str | None = None
+        self,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        timeout: float,
+        message_id: str | None = None,
+        text: str | None = None,
     ) -> Reply:
-        """Send one CALL and wait for its answer; never sends a payload that fails its schema."""
-        text = frames.payload_text(payload)
+        """Send one CALL and wait for its answer; never sends a payload that fails its schema. `text` is the
+        payload's `frames.payload_text` when the caller has it already."""
+        text = frames.payload_text(payload) if text is None else text
         try:
             schemas.validate_outgoing(self.version, action, payload, text)
         except schemas.SchemaError as exc:

@@ -23,7 +23,7 @@ from websockets.typing import Subprotocol
 from gateway.clock import Clock
 from gateway.interfaces import Reply, ReplyKind, StationEvents
 from gateway.model import OcppVersion, StationCapabilities
-from protocols.ocpp import capabilities, handshake
+from protocols.ocpp import capabilities, frames, handshake
 from protocols.ocpp.connection import StationConnection
 from protocols.ocpp.handshake import PREFERENCE, StationDirectory, serve_stations
 from protocols.ocpp.message_ids import new_message_id
@@ -79,6 +79,7 @@ class OcppServer:
         #: Set when a connection's handler has reported the station gone (disconnect() waits for it).
         self._gone: dict[StationConnection, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._texts = frames.PayloadTexts()
 
     @property
     def port(self) -> int:
@@ -141,7 +142,7 @@ class OcppServer:
         conn = self._stations.get(station_id)
         if conn is None or conn.closed:
             return Reply(ReplyKind.OFFLINE, message_id, description="station not connected")
-        return await conn.call(action, payload, timeout=timeout, message_id=message_id)
+        return await conn.call(action, payload, timeout=timeout, message_id=message_id, text=self._texts.text(payload))
 
     # -- handshake -----------------------------------------------------------------------------------------------
 

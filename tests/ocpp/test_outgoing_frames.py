@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gateway.model import OcppVersion
 from protocols.ocpp import schemas
-from protocols.ocpp.frames import Call, call_text, payload_text, serialize
+from protocols.ocpp.frames import Call, PayloadTexts, call_text, payload_text, serialize
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -23,6 +23,29 @@ _json = st.recursive(
 @given(st.text(), st.text(), st.dictionaries(st.text(), _json, max_size=5))
 def test_call_text_is_what_serialize_writes(message_id: str, action: str, payload: dict[str, Any]) -> None:
     assert call_text(message_id, action, payload_text(payload)) == serialize(Call(message_id, action, payload))
+
+
+@given(st.lists(st.dictionaries(st.text(), _json, max_size=5), max_size=6))
+def test_payload_texts_are_the_payloads_texts(payloads: list[dict[str, Any]]) -> None:
+    texts = PayloadTexts(size=3)
+    for payload in payloads + payloads:
+        assert texts.text(payload) == payload_text(payload)
+
+
+def test_a_payload_sent_again_is_serialized_once_and_an_equal_new_one_again() -> None:
+    """A fan-out's shared payload: the same object gets the very text made the first time (not an equal new one);
+    an equal payload in another object is serialized for itself."""
+    texts = PayloadTexts(size=2)
+    shared = {"isDefault": False, "controlType": "FreqDroop", "controlId": "c-1", "freqDroop": _droop()}
+    first = texts.text(shared)
+    assert texts.text(shared) is first
+    assert texts.text(copy.deepcopy(shared)) is not first
+    # Bounded: two other payloads later the shared one is gone, and its text is made again.
+    texts.text({"a": 1})
+    texts.text({"b": 2})
+    again = texts.text(shared)
+    assert again == first
+    assert again is not first
 
 
 def _get_variables(name: str) -> dict[str, Any]:
