@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.audit.canonical import (
     MAX_SAFE_INTEGER,
@@ -98,9 +98,9 @@ def parse_time(text: str) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One step to record. ``at`` is supplied by the caller: the log never reads the clock."""
+class AuditEntry(NamedTuple):
+    """One step to record. ``at`` is supplied by the caller: the log never reads the clock. Immutable, and a named
+    tuple rather than a frozen dataclass: a fan-out makes two per station, and a tuple is made three times faster."""
 
     kind: str
     data: Mapping[str, Any]
