@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 
@@ -26,6 +27,7 @@ def test_fanout_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) ->
         "RSS per idle station (KiB)",
         "CPU s per 1000 commands",
         "simulators' CPU s per 1000",
+        "simulators' GC s in the round",
         "cores busy in the round",
     ):
         (line,) = [line for line in table.splitlines() if line.startswith(label)]
@@ -68,3 +70,24 @@ def test_stats() -> None:
     assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
     assert percentile([5.0, 1.0, 3.0], 99) == 5.0
     assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
+
+
+def test_the_load_generator_collects_between_rounds_only() -> None:
+    """A simulator process collects its garbage when told (between rounds) and counts the collection's time in the
+    window it falls in; its automatic collector stays off."""
+    floor = Child("floor", "gateway.bench.servers", ["floor", "--start", "2030-01-01T00:00:00+00:00"])
+    try:
+        url = f"ws://127.0.0.1:{floor.read(60)['port']}/ocpp"
+        sim = Child("sim", "gateway.bench.simproc", ["--url", url, "--count", "2", "--prefix", "G"])
+        try:
+            t0 = sim.read(60)["starting"]
+            started = sim.read(60)
+            assert (started["booted"], started["failures"]) == (2, 0)
+            assert sim.request("collect", 60)["automatic"] is False
+            # the collections after boot and when told fall in the first window, none in the one before it
+            assert sim.request(f"cpu {t0} {time.monotonic()}", 30)["gc_s"] > 0
+            assert sim.request(f"cpu {t0 - 60} {t0}", 30)["gc_s"] == 0
+        finally:
+            sim.close()
+    finally:
+        floor.close()

@@ -35,6 +35,7 @@ class Figures:
     first_frame_s: list[float] = field(default_factory=list)
     cpu_per_1000_s: list[float] = field(default_factory=list)
     sim_cpu_per_1000_s: list[float] = field(default_factory=list)
+    sim_gc_s: list[float] = field(default_factory=list)
     busy_cores: list[float] = field(default_factory=list)
     commands: int = 0
     accepted: int = 0
@@ -77,6 +78,7 @@ class Report:
         row("RSS idle, all stations (MiB)", [f"{f.rss_idle_kib / 1024:.0f}" for f in fig])
         row("CPU s per 1000 commands", [f"{median(f.cpu_per_1000_s):.3f}" for f in fig])
         row("simulators' CPU s per 1000", [f"{median(f.sim_cpu_per_1000_s):.3f}" for f in fig])
+        row("simulators' GC s in the round", [f"{median(f.sim_gc_s):.3f}" for f in fig])
         row("cores busy in the round", [f"{median(f.busy_cores):.2f}" for f in fig])
         row("commands sent / accepted", [f"{f.commands}/{f.accepted}" for f in fig])
         naive, floor = self.ratio("naive", "gateway"), self.ratio("gateway", "floor")
@@ -138,9 +140,12 @@ def _measure(
         figures.rss_per_station_kib = (ready["rss_kib"] - hello["rss_kib"]) / stations
         print(f"{kind}: {stations} stations ready in {figures.connect_s:.2f} s", flush=True)
         for number in range(1, warmup + rounds + 1):
+            for sim in sims:  # the load generator's own garbage is not collected inside a round
+                sim.request("collect", 60)
             done = server.request(f"round {number}", timeout)
             firsts = [sim.request(f"first {done['t0']}", 30)["first"] for sim in sims]
-            sim_cpu = sum(sim.request(f"cpu {done['t0']} {done['done']}", 30)["cpu_s"] for sim in sims)
+            spent = [sim.request(f"cpu {done['t0']} {done['done']}", 30) for sim in sims]
+            sim_cpu = sum(s["cpu_s"] for s in spent)
             measured = number > warmup
             print(
                 f"{kind}: round {number}{'' if measured else ' (warm-up)'}: {done['commands']} commands, "
@@ -153,6 +158,7 @@ def _measure(
             figures.first_frame_s.append(min(f for f in firsts if f is not None) - done["t0"])
             figures.cpu_per_1000_s.append(done["cpu_s"] / max(1, done["commands"]) * 1000)
             figures.sim_cpu_per_1000_s.append(sim_cpu / max(1, done["commands"]) * 1000)
+            figures.sim_gc_s.append(sum(s["gc_s"] for s in spent))
             figures.busy_cores.append((done["cpu_s"] + sim_cpu) / (done["done"] - done["t0"]))
             figures.commands += done["commands"]
             figures.accepted += done["accepted"]
