@@ -18,6 +18,7 @@ from typing import Any
 from gateway import __version__
 from gateway.audit import cli as audit_cli
 from gateway.bench.fanout import register_bench as register_fanout_bench
+from gateway.bench.outcomes import register_bench as register_outcomes_bench
 from gateway.bench.stacks import register_bench as register_stacks_bench
 from gateway.certs_cli import register as register_certs
 from gateway.config import ConfigError, load_config
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.register_bench(bench_sub)
     register_fanout_bench(bench_sub)
     register_stacks_bench(bench_sub)
+    register_outcomes_bench(bench_sub)
     return parser
 
 

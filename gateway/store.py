@@ -59,11 +59,9 @@ CREATE TABLE IF NOT EXISTS outcomes (
     status TEXT NOT NULL,
     body TEXT NOT NULL,
     updated TEXT NOT NULL,
+    seq INTEGER,  -- the row's place in the order rows were first written (kept when it is updated)
     PRIMARY KEY (directive_id, station_id)
 );
--- By station only: an outcome's status changes (pending, then its answer) without touching this index.
-CREATE INDEX IF NOT EXISTS outcomes_by_station ON outcomes(station_id);
-DROP INDEX IF EXISTS outcomes_station;
 CREATE INDEX IF NOT EXISTS directives_state ON directives(state);
 CREATE TABLE IF NOT EXISTS pending_clears (
     directive_id TEXT NOT NULL REFERENCES directives(id),
@@ -71,6 +69,18 @@ CREATE TABLE IF NOT EXISTS pending_clears (
     due TEXT NOT NULL,
     PRIMARY KEY (directive_id, station_id)
 );
+"""
+
+#: Outcome rows per block of the station index, as a shift.
+STATION_BLOCK_BITS = 14
+
+_INDEXES = f"""
+-- By block of 2**STATION_BLOCK_BITS rows as written, then station: a fan-out's rows go to the current block's index
+-- pages only, however long the history (a plain station index took a page per row once it outgrew the cache, and a
+-- fan-out's writes grew with every directive). An outcome updated (its answer, a clear) keeps its entry.
+CREATE INDEX IF NOT EXISTS outcomes_station_block ON outcomes(seq >> {STATION_BLOCK_BITS}, station_id);
+DROP INDEX IF EXISTS outcomes_by_station;
+DROP INDEX IF EXISTS outcomes_station;
 """
 
 
@@ -103,6 +113,17 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        if "seq" not in {row[1] for row in self._db.execute("PRAGMA table_info(outcomes)")}:  # an earlier release's
+            self._db.executescript(
+                "BEGIN; ALTER TABLE outcomes ADD COLUMN seq INTEGER; UPDATE outcomes SET seq = rowid; COMMIT;"
+            )
+        self._db.executescript(_INDEXES)
+        #: The next outcome row's seq (see _INDEXES); read from the last block, through the index.
+        last = self._db.execute(
+            f"SELECT max(seq) FROM outcomes WHERE seq >> {STATION_BLOCK_BITS} = "
+            f"(SELECT max(seq >> {STATION_BLOCK_BITS}) FROM outcomes)"
+        ).fetchone()[0]
+        self._next_seq: int = 0 if last is None else last + 1
         #: Bumped by every write to directives or pending clears: the snapshots below are valid for one value.
         self._generation = 0
         self._live: tuple[int, tuple[DirectiveRecord, ...]] | None = None
@@ -308,15 +329,19 @@ class Store:
 
     def save_outcomes(self, outcomes: Sequence[StationOutcome], at: datetime) -> None:
         """Upsert per-station outcomes in one transaction."""
-        when = at.isoformat()
-        rows = [(o.directive_id, o.station_id, o.status.value, o.model_dump_json(), when) for o in outcomes]
+        when, first = at.isoformat(), self._next_seq
+        rows = [
+            (o.directive_id, o.station_id, o.status.value, o.model_dump_json(), when, first + i)
+            for i, o in enumerate(outcomes)
+        ]
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO outcomes(directive_id, station_id, status, body, updated) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO outcomes(directive_id, station_id, status, body, updated, seq) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(directive_id, station_id) DO UPDATE SET status=excluded.status, body=excluded.body, "
                 "updated=excluded.updated",
                 rows,
             )
+        self._next_seq = first + len(rows)
         for o, row in zip(outcomes, rows, strict=True):
             self._saved[o.station_id] = (o.directive_id, row[3], o)
             held = self._in_flight.get(o.directive_id)
@@ -379,8 +404,9 @@ class Store:
         """The station's outcomes with one of `statuses`; with `of`, only those of directives in one of these states
         (filtered before decoding: a station's history grows with every directive)."""
         wanted = list(statuses)
-        sql = f"SELECT o.body FROM outcomes o WHERE o.station_id=? AND o.status IN ({','.join('?' * len(wanted))})"
-        params: list[str] = [station_id, *wanted]
+        where, params = self._station_rows(station_id)
+        sql = f"SELECT o.body FROM outcomes o WHERE {where} AND o.status IN ({','.join('?' * len(wanted))})"
+        params.extend(wanted)
         if of is not None:
             states = [s.value for s in of]
             sql += (
@@ -394,18 +420,29 @@ class Store:
         history."""
         if any(held[station_id][0] is not besides for held in self._in_flight.values() if station_id in held):
             return True
+        where, params = self._station_rows(station_id)
         row = self._db.execute(
-            "SELECT 1 FROM outcomes WHERE station_id=? AND status != ? LIMIT 1", (station_id, besides.value)
+            f"SELECT 1 FROM outcomes o WHERE {where} AND o.status != ? LIMIT 1", [*params, besides.value]
         ).fetchone()
         return row is not None
 
     def station_outcomes_with(self, station_id: str, text: str, keep: Callable[[str], bool]) -> list[StationOutcome]:
         """The station's outcomes whose stored JSON contains `text` and passes `keep`: only those are decoded (a
         station's history grows with every directive)."""
+        where, params = self._station_rows(station_id)
         rows = self._db.execute(
-            "SELECT body FROM outcomes WHERE station_id=? AND instr(body, ?) > 0", (station_id, text)
+            f"SELECT o.body FROM outcomes o WHERE {where} AND instr(o.body, ?) > 0", [*params, text]
         )
         return [StationOutcome.model_validate_json(body) for (body,) in rows if keep(body)]
+
+    def _station_rows(self, station_id: str) -> tuple[str, list[object]]:
+        """A WHERE clause for one station's outcome rows: looked up in each block of the station index."""
+        blocks = ((self._next_seq - 1) >> STATION_BLOCK_BITS) + 1
+        return (
+            f"(o.seq >> {STATION_BLOCK_BITS}) IN (WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b"
+            " WHERE n + 1 < ?) SELECT n FROM b) AND o.station_id = ?",
+            [blocks, station_id],
+        )
 
     # -- timed clears (cancel with randomization) ---------------------------------------------------------------
 

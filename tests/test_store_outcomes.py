@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gateway.demo import SAMPLE_DIRECTIVE
 from gateway.model import CommandOutcome, Directive, DirectiveState, OutcomeStatus, StationOutcome
-from gateway.store import Store
+from gateway.store import STATION_BLOCK_BITS, Store
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -94,8 +94,70 @@ def test_station_outcomes_filter_status_and_an_old_file_loses_the_status_index(t
     Store(tmp_path / "state.db").close()
     with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
         names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "outcomes_by_station" in names
+    assert "outcomes_station_block" in names
     assert "outcomes_station" not in names
+
+
+def test_a_station_is_found_in_every_block_of_its_history(tmp_path: Path) -> None:
+    """Station lookups search each block of the station index: rows written blocks apart (and after a reopen, which
+    goes on from the last row's place) are all found, and an outcome updated keeps its place."""
+    store = _store(tmp_path, "d1", "bulk", "d2", "d3")
+    store.save_outcomes(
+        [_outcome("d1", "S1", OutcomeStatus.ACCEPTED), _outcome("d1", "S2", OutcomeStatus.ACCEPTED)], NOW
+    )
+    bulk = _outcome("bulk", "X", OutcomeStatus.ACCEPTED)
+    fleet = (3 << STATION_BLOCK_BITS) - 2  # other stations' rows, up to the third block
+    store.save_outcomes([bulk.model_copy(update={"station_id": f"X{i}"}) for i in range(fleet)], NOW)
+    store.save_outcomes([_outcome("d2", "S1", OutcomeStatus.REJECTED)], NOW)
+    store.close()
+    store = Store(tmp_path / "state.db")
+    store.save_outcomes([_outcome("d3", "S1", OutcomeStatus.CLEARED), _outcome("d1", "S1", OutcomeStatus.CLEARED)], NOW)
+    with contextlib.closing(sqlite3.connect(store.path)) as conn:
+        places = dict(conn.execute("SELECT directive_id, seq FROM outcomes WHERE station_id = 'S1'"))
+    assert places == {"d1": 0, "d2": 3 << STATION_BLOCK_BITS, "d3": (3 << STATION_BLOCK_BITS) + 1}
+    found = store.station_outcomes("S1", [s.value for s in OutcomeStatus])
+    assert [(o.directive_id, o.status) for o in found] == [
+        ("d1", OutcomeStatus.CLEARED),
+        ("d2", OutcomeStatus.REJECTED),
+        ("d3", OutcomeStatus.CLEARED),
+    ]
+    assert store.has_outcomes("S1", besides=OutcomeStatus.CLEARED)  # d2's, blocks after the first
+    assert not store.has_outcomes("S3", besides=OutcomeStatus.CLEARED)
+    assert [o.directive_id for o in store.station_outcomes_with("S1", "rejected", lambda _: True)] == ["d2"]
+
+
+def test_station_lookups_search_the_block_index(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    where, params = store._station_rows("S1")
+    with contextlib.closing(sqlite3.connect(store.path)) as conn:
+        plan = " ".join(
+            row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT body FROM outcomes o WHERE {where}", params)
+        )
+    assert "SEARCH o USING INDEX outcomes_station_block (<expr>=? AND station_id=?)" in plan
+
+
+def test_a_file_with_the_plain_station_index_is_migrated_on_open(tmp_path: Path) -> None:
+    """An earlier release's file (no seq column, a plain station index) gains the column, filled in the order its
+    rows were written, and the block index; new rows go after the old ones."""
+    store = _store(tmp_path, "d1", "d2")
+    store.save_outcomes(
+        [_outcome("d1", "S1", OutcomeStatus.ACCEPTED), _outcome("d1", "S2", OutcomeStatus.ACCEPTED)], NOW
+    )
+    store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
+        conn.executescript(
+            "DROP INDEX outcomes_station_block; ALTER TABLE outcomes DROP COLUMN seq;"
+            " CREATE INDEX outcomes_by_station ON outcomes(station_id);"
+        )
+    store = Store(tmp_path / "state.db")
+    store.save_outcomes([_outcome("d2", "S1", OutcomeStatus.REJECTED)], NOW)
+    with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
+        names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        places = conn.execute("SELECT directive_id, station_id, seq FROM outcomes ORDER BY seq").fetchall()
+    assert "outcomes_station_block" in names
+    assert "outcomes_by_station" not in names
+    assert places == [("d1", "S1", 1), ("d1", "S2", 2), ("d2", "S1", 3)]
+    assert [o.directive_id for o in store.station_outcomes("S1", ["accepted", "rejected"])] == ["d1", "d2"]
 
 
 def test_outcomes_in_flight_are_read_until_their_answers_are_saved_and_never_written(tmp_path: Path) -> None:
