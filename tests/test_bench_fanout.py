@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +94,28 @@ def test_the_load_generator_collects_between_rounds_only() -> None:
             sim.close()
     finally:
         floor.close()
+
+
+def test_the_gateway_starts_with_the_history_asked_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--history N: the gateway's file holds N ended fleet-wide directives with every station's outcome and audit
+    entries before the rounds, the rounds run on top, and the audit log still verifies."""
+    args = ["bench", "fanout", "--stations", "6", "--rounds", "1", "--warmup", "0", "--only", "gateway"]
+    assert main([*args, "--history", "2", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "the gateway with 2 fleet-wide directives of history" in out
+    db = tmp_path / "gateway" / "dergw.sqlite"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        states = dict(conn.execute("SELECT id, state FROM directives"))
+        outcomes = conn.execute("SELECT directive_id, count(*) FROM outcomes GROUP BY directive_id").fetchall()
+        answers = conn.execute(
+            "SELECT directive_id, count(*) FROM audit_entries WHERE kind = 'station.answer'"
+            " AND directive_id IS NOT NULL GROUP BY directive_id"
+        ).fetchall()
+    assert {k: v for k, v in states.items() if k.startswith("history-")} == {
+        "history-1": "completed",
+        "history-2": "completed",
+    }
+    assert "bench-1" in states
+    assert sorted(outcomes) == [("bench-1", 6), ("history-1", 6), ("history-2", 6)]
+    assert sorted(answers) == [("bench-1", 6), ("history-1", 6), ("history-2", 6)]
+    assert main(["audit", "verify", "--keys", str(tmp_path / "gateway" / "certs"), str(db)]) == 0

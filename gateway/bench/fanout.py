@@ -49,6 +49,7 @@ class Report:
     sim_procs: int
     figures: dict[str, Figures]
     pin: bool = False
+    history: int = 0
 
     def ratio(self, slow: str, fast: str) -> float | None:
         a, b = self.figures.get(slow), self.figures.get(fast)
@@ -59,7 +60,8 @@ class Report:
         lines = [
             f"dergw bench fanout: {self.stations} stations, {self.rounds} rounds (+{self.warmup} warm-up), "
             f"{self.sim_procs} simulator process(es)"
-            + (", CSMS pinned to one CPU and the simulators to the others" if self.pin else ", CPUs shared"),
+            + (", CSMS pinned to one CPU and the simulators to the others" if self.pin else ", CPUs shared")
+            + (f", the gateway with {self.history} fleet-wide directives of history" if self.history else ""),
             f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}",
             f"{'':32}" + "".join(f"{k:>12}" for k in kinds),
@@ -102,6 +104,7 @@ def _measure(
     data_dir: Path | None,
     profile: Path | None,
     pin: bool = False,
+    history: int = 0,
 ) -> Figures:
     counts = [stations // sim_procs + (1 if p < stations % sim_procs else 0) for p in range(sim_procs)]
     fleets = [f"B{p}x:{n}" for p, n in enumerate(counts) if n]
@@ -111,13 +114,15 @@ def _measure(
         args += ["--dir", str(data_dir / kind)]
     if profile is not None and kind == "gateway":
         args += ["--profile", str(profile)]
+    if history and kind == "gateway":
+        args += ["--history", str(history)]
     figures = Figures(kind)
     print(f"{kind}: starting, then connecting {stations} stations", flush=True)
     csms_cpus, sim_cpus = _split_cpus() if pin else (None, None)
     server = Child(kind, "gateway.bench.servers", args, csms_cpus)
     sims: list[Child] = []
     try:
-        hello = server.read(120)
+        hello = server.read(max(120.0, timeout) if history else 120)  # history is written before it listens
         url = f"ws://127.0.0.1:{hello['port']}/ocpp"
         for f in fleets:
             prefix, count = f.rsplit(":", 1)
@@ -191,6 +196,7 @@ def run_fanout(
     data_dir: Path | None = None,
     profile: Path | None = None,
     pin: bool = False,
+    history: int = 0,
 ) -> Report:
     figures = {
         kind: _measure(
@@ -205,10 +211,11 @@ def run_fanout(
             data_dir=data_dir,
             profile=profile,
             pin=pin,
+            history=history,
         )
         for kind in kinds
     }
-    return Report(stations, rounds, warmup, sim_procs, figures, pin)
+    return Report(stations, rounds, warmup, sim_procs, figures, pin, history)
 
 
 def register_bench(bench_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -227,11 +234,14 @@ def register_bench(bench_subparsers: argparse._SubParsersAction[argparse.Argumen
     p.add_argument(
         "--pin", action="store_true", help="run the CSMS on one CPU and the simulators on the others (Linux)"
     )
+    p.add_argument(
+        "--history", type=int, default=0, help="start the gateway with this many ended fleet-wide directives on file"
+    )
     p.set_defaults(handler=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    if args.stations < 1 or args.rounds < 1 or args.warmup < 0 or args.sim_procs < 1:
+    if args.stations < 1 or args.rounds < 1 or args.warmup < 0 or args.sim_procs < 1 or args.history < 0:
         print("dergw bench fanout: --stations, --rounds and --sim-procs must be positive", file=sys.stderr)
         return 2
     report = run_fanout(
@@ -246,6 +256,7 @@ def _bench(args: argparse.Namespace) -> int:
         data_dir=args.dir,
         profile=args.profile,
         pin=args.pin,
+        history=args.history,
     )
     print(report.render(), flush=True)
     return 0

@@ -15,12 +15,13 @@ import cProfile
 import gc
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from gateway.bench import workload
 from gateway.bench.baselines import FloorCsms, NaiveCsms
+from gateway.bench.history import fill
 from gateway.bench.procs import commands, say
 from gateway.bench.stats import cpu_seconds, rss_kib
 from gateway.config import ApiConfig, GatewayConfig, OcppConfig, StationConfig
@@ -50,7 +51,9 @@ _SETTLE_S = 1.0
 class GatewayCsms:
     """The real gateway, built from configuration as `dergw run` builds it (security profile 0: no passwords)."""
 
-    def __init__(self, station_ids: list[str], heartbeat_s: int, start: datetime, data_dir: Path) -> None:
+    def __init__(
+        self, station_ids: list[str], heartbeat_s: int, start: datetime, data_dir: Path, history: int = 0
+    ) -> None:
         config = GatewayConfig(
             data_dir=data_dir,
             certs_dir=data_dir / "certs",
@@ -58,6 +61,8 @@ class GatewayCsms:
             api=ApiConfig(port=0),
             stations=[StationConfig(id=sid) for sid in station_ids],
         )
+        if history:
+            fill(config.database, config.certs_dir, station_ids, history, datetime.now(UTC))
         self.gateway = Gateway.build(config)
         self._start = start
         self._last: str | None = None
@@ -164,7 +169,7 @@ async def _main(args: argparse.Namespace, data_dir: Path) -> None:
     start = datetime.fromisoformat(args.start)
     server: BenchServer
     if args.kind == "gateway":
-        server = GatewayCsms(_station_ids(args.fleet), args.heartbeat, start, data_dir)
+        server = GatewayCsms(_station_ids(args.fleet), args.heartbeat, start, data_dir, args.history)
     else:
         server = _Baseline((NaiveCsms if args.kind == "naive" else FloorCsms)(args.heartbeat, start))
     gc.collect()
@@ -192,6 +197,7 @@ def main() -> None:
     parser.add_argument("--heartbeat", type=int, default=60)
     parser.add_argument("--start", required=True, help="start of every round's directive (ISO 8601)")
     parser.add_argument("--dir", type=Path, help="the gateway's data directory (default: a temporary one)")
+    parser.add_argument("--history", type=int, default=0, help="the gateway: ended fleet-wide directives to start with")
     parser.add_argument("--profile", type=Path, help="profile the rounds (warm-up included) with cProfile, stats here")
     args = parser.parse_args()
     try:

@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.model import Directive, OcppVersion, StationCapabilities
 from mappings import map_directive
+from mappings.commands import OcppCommand
 
 #: What a simulated 2.1 station reports: enough for the mapping of a frequency droop.
 STATION_CAPS = StationCapabilities(version=OcppVersion.V21, der_modes=frozenset({"FreqDroop"}), max_w=11_000)
@@ -46,6 +47,11 @@ def start_time() -> datetime:
 
 def set_der_control(number: int, start: datetime) -> dict[str, Any]:
     """The SetDERControl payload the gateway sends for round `number`."""
-    (command,) = map_directive(directive(number, start), STATION_CAPS, number=number, now=start).commands
+    return der_control(directive(number, start), number, start).payload
+
+
+def der_control(d: Directive, number: int, now: datetime) -> OcppCommand:
+    """The one command the gateway sends a simulated station for a bench directive numbered `number`."""
+    (command,) = map_directive(d, STATION_CAPS, number=number, now=now).commands
     assert command.action == "SetDERControl"
-    return command.payload
+    return command
