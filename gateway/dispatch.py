@@ -338,6 +338,10 @@ class Dispatcher:
         self.flush()
         return self._store.outcomes(directive_id)
 
+    def _outcome(self, directive_id: str, station_id: str) -> StationOutcome | None:
+        self.flush()
+        return self._store.outcome(directive_id, station_id)
+
     # -- fan-out -----------------------------------------------------------------------------------------------
 
     async def _fanout(
@@ -545,7 +549,7 @@ class Dispatcher:
             self._record(outcome, "station capabilities unknown: kept, sent when they are read")
             return outcome
         plan = self._plan(directive, number, station_id, caps, received, previous, None)
-        self._commit(directive.id, [plan])
+        await self._commit_grouped(directive.id, [plan])
         return await self._send(directive.id, plan)
 
     def _plan(
@@ -601,6 +605,19 @@ class Dispatcher:
         (which also holds the entries buffered before), and their pending outcomes in the store's memory (in flight:
         the answers' outcomes are written, see Store.hold_in_flight), made only if read before the answers come."""
         now = self._clock.now()
+        self._hold(directive_id, plans, now)
+        self._audit.append_many(_sent_entries(directive_id, plans, now))
+
+    async def _commit_grouped(self, directive_id: str, plans: Sequence[_Plan]) -> None:
+        """As `_commit`, for one station sent to on its own (a reconnect, capabilities read late): its command.sent
+        goes to disk with the other stations' of this turn of the event loop. A reconnect storm wrote (and signed)
+        one transaction per station."""
+        now = self._clock.now()
+        await self._audit.durable(*_sent_entries(directive_id, plans, now))
+        self._hold(directive_id, plans, now)
+
+    def _hold(self, directive_id: str, plans: Sequence[_Plan], now: datetime) -> None:
+        """The plans' pending outcomes, held in the store's memory while their commands are in flight."""
         self._save_later_outcomes()  # earlier outcomes first: a plan's pending outcome may replace one of them
         by_station = {p.station_id: p for p in plans}
 
@@ -622,13 +639,6 @@ class Dispatcher:
             directive_id,
             {p.station_id: _status(_PENDING if p.message_ids else frozenset(), p.result.unsupported) for p in plans},
             pending,
-        )
-        self._audit.append_many(
-            [
-                _sent_entry(directive_id, p.station_id, command, message_id, now)
-                for p in plans
-                for command, message_id in zip(p.result.commands, p.message_ids, strict=True)
-            ]
         )
 
     async def _send(self, directive_id: str, plan: _Plan) -> StationOutcome:
@@ -760,7 +770,7 @@ class Dispatcher:
     async def _timed_clear(self, directive_id: str, station_id: str) -> None:
         try:
             record = self._store.directive(directive_id)
-            outcome = next((o for o in self._outcomes(directive_id) if o.station_id == station_id), None)
+            outcome = self._outcome(directive_id, station_id)
             if record is not None and outcome is not None and self._link.is_connected(station_id):
                 await self._clear_station(record, outcome, utility_spread=True)
             # An offline station is cleared by reconciliation when it is back (the directive is no longer wanted).
@@ -892,24 +902,26 @@ class Dispatcher:
             by_directive.setdefault(did, []).append(command)
         for did, commands in by_directive.items():
             planned = self._planned(station_id, MappingResult(tuple(commands), unsupported.get(did, ())))
-            self._commit(did, [planned])
+            await self._commit_grouped(did, [planned])
             await self._send(did, planned)
         self._confirm_held(station_id, plan.held, unsupported)
         cleared = [await self._clear_item(station_id, item, caps.version) for item in plan.clear]
         if not known:
             cleared.extend(await self._clear_owed(station_id, timed))
-        self._append(
-            "station.reconciled",
-            {
-                "version": caps.version.value,
-                "queried": caps.version is not OcppVersion.V16,
-                "held": len(held) if known else None,
-                "sent": {did: len(cmds) for did, cmds in by_directive.items()},
-                "already_held": plan.held,
-                "cleared": [c for c in cleared if c is not None],
-            },
-            at=self._clock.now(),
-            station_id=station_id,
+        self._later(  # a summary, nothing is sent on it: written with this turn of the event loop's others
+            entry=AuditEntry(
+                "station.reconciled",
+                {
+                    "version": caps.version.value,
+                    "queried": caps.version is not OcppVersion.V16,
+                    "held": len(held) if known else None,
+                    "sent": {did: len(cmds) for did, cmds in by_directive.items()},
+                    "already_held": plan.held,
+                    "cleared": [c for c in cleared if c is not None],
+                },
+                self._clock.now(),
+                station_id=station_id,
+            )
         )
 
     async def _query(
@@ -924,23 +936,29 @@ class Dispatcher:
         try:
             message_id = self._link.new_message_id()
             body = {"requestId": request_id, **payload}
-            self._append(
-                "command.sent",
-                {"action": action, "frame": [2, message_id, action, body], "controls": []},
-                at=self._clock.now(),
-                station_id=station_id,
-                message_id=message_id,
+            # On disk before the frame leaves, in one transaction with the other stations' of this turn of the
+            # event loop: a reconnect storm wrote (and signed) one transaction per station and query.
+            await self._audit.durable(
+                AuditEntry(
+                    "command.sent",
+                    {"action": action, "frame": [2, message_id, action, body], "controls": []},
+                    self._clock.now(),
+                    station_id=station_id,
+                    message_id=message_id,
+                )
             )
             reply = await self._link.call(
                 station_id, action, body, timeout=self.settings.call_timeout_s, message_id=message_id
             )
             answer = str((reply.payload or {}).get("status")) if reply.kind is ReplyKind.RESULT else None
-            self._append(
-                "station.answer",
-                {"kind": reply.kind.value, "status": answer or reply.kind.value},
-                at=self._clock.now(),
-                station_id=station_id,
-                message_id=message_id,
+            self._later(  # buffered, as a fan-out's answers are
+                entry=AuditEntry(
+                    "station.answer",
+                    {"kind": reply.kind.value, "status": answer or reply.kind.value},
+                    self._clock.now(),
+                    station_id=station_id,
+                    message_id=message_id,
+                )
             )
             if answer in ("NotFound", "NoProfiles"):
                 return []
@@ -974,7 +992,7 @@ class Dispatcher:
         may not say)."""
         unsettled = {OutcomeStatus.PENDING, OutcomeStatus.SENT, OutcomeStatus.OFFLINE, OutcomeStatus.TIMEOUT}
         for did in directive_ids:
-            outcome = next((o for o in self._outcomes(did) if o.station_id == station_id), None)
+            outcome = self._outcome(did, station_id)
             if outcome is not None and outcome.status in unsettled:
                 missing = list(outcome.unsupported or unsupported.get(did, ()))
                 status = OutcomeStatus.PARTIAL if missing else OutcomeStatus.ACCEPTED
@@ -1005,7 +1023,7 @@ class Dispatcher:
         self, directive_id: str, station_id: str, done: CommandOutcome, status: OutcomeStatus | None
     ) -> None:
         """Add a command sent on its own to the station's outcome, with a new status (None: unchanged)."""
-        outcome = next((o for o in self._outcomes(directive_id) if o.station_id == station_id), None)
+        outcome = self._outcome(directive_id, station_id)
         if outcome is not None:
             self._record(
                 outcome.model_copy(
@@ -1034,6 +1052,14 @@ class Dispatcher:
             await self._clear_station(record, outcome)
             owed.append(f"directive:{outcome.directive_id}")
         return owed
+
+
+def _sent_entries(directive_id: str, plans: Sequence[_Plan], at: datetime) -> list[AuditEntry]:
+    return [
+        _sent_entry(directive_id, p.station_id, command, message_id, at)
+        for p in plans
+        for command, message_id in zip(p.result.commands, p.message_ids, strict=True)
+    ]
 
 
 def _sent_entry(directive_id: str, station_id: str, command: OcppCommand, message_id: str, at: datetime) -> AuditEntry:

@@ -383,6 +383,22 @@ class Store:
         extra = [o for sid, o in held.items() if sid not in stored]
         return sorted([*found, *extra], key=lambda o: o.station_id) if extra else found
 
+    def outcome(self, directive_id: str, station_id: str) -> StationOutcome | None:
+        """One station's outcome of a directive, in flight or saved: by the primary key, not the directive's whole
+        list (a reconnect storm looked each station up in its directive's 10,000 outcomes)."""
+        held = self._in_flight.get(directive_id, {}).get(station_id)
+        if held is not None:
+            return held[1](station_id)
+        row = self._db.execute(
+            "SELECT body FROM outcomes WHERE directive_id=? AND station_id=?", (directive_id, station_id)
+        ).fetchone()
+        if row is None:
+            return None
+        hit = self._saved.get(station_id)
+        if hit is not None and hit[0] == directive_id and hit[1] == row[0]:
+            return hit[2]
+        return StationOutcome.model_validate_json(row[0])
+
     def outcome_counts(self, directive_id: str) -> dict[str, int]:
         """Stations per outcome status of a directive, those in flight included, without decoding the outcomes (the
         dashboard's row)."""

@@ -210,3 +210,91 @@ async def test_clears_of_a_cancel_are_on_disk_before_their_frames_and_share_tran
     with_clears = [kinds for kinds in spy.kinds[before:] if "command.sent" in kinds]
     assert sum(kinds.count("command.sent") for kinds in with_clears) == COUNT
     assert len(with_clears) < COUNT // 2
+
+
+class QueryWitness(Witness):
+    """Also checks, on arrival of each query (GetDERControl, GetChargingProfiles), that its command.sent is on disk."""
+
+    #: message id -> command.sent rows for it found on arrival.
+    queried: dict[str, int]
+
+    def _on_message(self, text: str | bytes) -> None:
+        frame = json.loads(text)
+        if frame[0] == 2 and frame[2] in ("GetDERControl", "GetChargingProfiles"):
+            with contextlib.closing(sqlite3.connect(self.database)) as db:
+                (sent,) = db.execute(
+                    "SELECT count(*) FROM audit_entries WHERE kind='command.sent' AND message_id=? AND station_id=?",
+                    (frame[1], self.station_id),
+                ).fetchone()
+            self.queried[frame[1]] = sent
+        super()._on_message(text)
+
+
+async def test_queries_of_a_reconnect_storm_are_on_disk_before_their_frames_and_share_transactions(
+    tmp_path: Path,
+) -> None:
+    """The whole fleet reconnects at once (a gateway restart, a network outage): reconciliation asks each station what
+    it holds. Each query's command.sent is durable before its frame leaves, and they go to disk together, not one
+    transaction (one fsync, one signed head) per station and query; each answer follows its query. Then the fleet
+    comes back having lost what it held: the directive sent again to each goes to disk the same way."""
+    ids = [f"W{i:03d}" for i in range(COUNT)]
+    config = make_config(tmp_path, station_configs(ids))
+    async with running(config) as gw:
+        stations = first = [
+            QueryWitness(gw.ocpp.url, sid, OcppVersion.V21, password=PASSWORD, meter_interval=3600) for sid in ids
+        ]
+        for station in stations:
+            station.database, station.seen, station.queried = gw.config.database, {}, {}
+        blank: list[QueryWitness] = []
+        try:
+            await asyncio.gather(*(s.start() for s in stations))
+            await asyncio.gather(*(gw.fleet.stations[sid].capabilities_ready.wait() for sid in ids))
+            record = await gw.dispatcher.submit(
+                Directive.model_validate({"id": "droop", "duration_s": 600, "controls": {"freq_droop": DROOP}})
+            )
+            await gw.dispatcher.wait(record.directive.id)
+            await asyncio.gather(*(s.stop() for s in stations))
+            group = gw.fleet.audit
+            spy = Transactions(group._audit)
+            group._audit = spy
+            for sid in ids:
+                gw.fleet.stations[sid].capabilities_ready.clear()
+            await asyncio.gather(*(s.start() for s in stations))
+            await asyncio.gather(*(gw.fleet.stations[sid].capabilities_ready.wait() for sid in ids))
+            while gw.dispatcher.resends():
+                await asyncio.gather(*gw.dispatcher.resends())
+            gw.dispatcher.flush()
+            queries = list(spy.kinds)
+            await asyncio.gather(*(s.stop() for s in stations))
+            spy.kinds.clear()
+            blank = [
+                QueryWitness(gw.ocpp.url, sid, OcppVersion.V21, password=PASSWORD, meter_interval=3600) for sid in ids
+            ]
+            for station in blank:
+                station.database, station.seen, station.queried = gw.config.database, {}, {}
+                gw.fleet.stations[station.station_id].capabilities_ready.clear()
+            stations = blank
+            await asyncio.gather(*(s.start() for s in stations))
+            await asyncio.gather(*(gw.fleet.stations[sid].capabilities_ready.wait() for sid in ids))
+            while gw.dispatcher.resends():
+                await asyncio.gather(*gw.dispatcher.resends())
+            gw.dispatcher.flush()
+        finally:
+            await asyncio.gather(*(s.stop() for s in stations))
+        entries = gw.audit.query(kind="command.sent") + gw.audit.query(kind="station.answer")
+    resent = [mid for s in blank for mid in s.seen]
+    assert len(resent) == COUNT  # the directive again, every station
+    assert {s.seen[mid][0] for s in blank for mid in s.seen} == {1}  # on disk when it arrived
+    with_resends = [kinds for kinds in spy.kinds if "command.sent" in kinds]
+    assert sum(kinds.count("command.sent") for kinds in with_resends) == 3 * COUNT  # two queries and the directive
+    assert len(with_resends) < COUNT
+    queried = {mid: sent for s in first for mid, sent in s.queried.items()}
+    assert len(queried) == 2 * COUNT  # GetDERControl and GetChargingProfiles, every station
+    assert set(queried.values()) == {1}  # each on disk when its frame arrived
+    sent = {e.message_id: e.seq for e in entries if e.kind == "command.sent" and e.message_id in queried}
+    answered = {e.message_id: e.seq for e in entries if e.kind == "station.answer" and e.message_id in queried}
+    assert set(sent) == set(answered) == set(queried)
+    assert all(sent[mid] < answered[mid] for mid in sent)
+    with_queries = [kinds for kinds in queries if "command.sent" in kinds]
+    assert sum(kinds.count("command.sent") for kinds in with_queries) == 2 * COUNT
+    assert len(with_queries) < COUNT

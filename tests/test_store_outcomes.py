@@ -191,3 +191,29 @@ def test_outcomes_in_flight_are_read_until_their_answers_are_saved_and_never_wri
     assert {o.station_id for o in reopened.outcomes("d1")} == {"S1", "S2", "S3"}
     assert "S4" in {o.station_id for o in store.outcomes("d1")}
     reopened.close()
+
+
+def test_one_stations_outcome_is_read_by_its_key(tmp_path: Path) -> None:
+    """Store.outcome: the same answers as picking the station out of Store.outcomes (in flight first, then what was
+    saved, a row changed by another writer decoded from the file), without reading the directive's other rows."""
+    store = _store(tmp_path, "d1")
+    saved = _outcome("d1", "S1", OutcomeStatus.ACCEPTED)
+    store.save_outcomes([saved, _outcome("d1", "S2", OutcomeStatus.REJECTED)], NOW)
+    assert store.outcome("d1", "S1") is saved
+    assert store.outcome("d1", "S3") is None
+    assert store.outcome("d2", "S1") is None
+    flying = _outcome("d1", "S3", OutcomeStatus.PENDING)
+    store.hold_in_flight("d1", {"S3": OutcomeStatus.PENDING}, lambda sid: flying)
+    assert store.outcome("d1", "S3") is flying
+    changed = _outcome("d1", "S2", OutcomeStatus.ACCEPTED)
+    with contextlib.closing(sqlite3.connect(store.path)) as other, other:
+        other.execute(
+            "UPDATE outcomes SET status=?, body=? WHERE directive_id='d1' AND station_id='S2'",
+            (changed.status.value, changed.model_dump_json()),
+        )
+    assert store.outcome("d1", "S2") == changed
+    assert [store.outcome("d1", o.station_id) for o in store.outcomes("d1")] == store.outcomes("d1")
+    with contextlib.closing(sqlite3.connect(store.path)) as conn:
+        where = "directive_id = 'd1' AND station_id = 'S1'"
+        plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN SELECT body FROM outcomes WHERE {where}"))
+    assert "USING INDEX sqlite_autoindex_outcomes_1 (directive_id=? AND station_id=?)" in plan
