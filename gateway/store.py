@@ -5,8 +5,9 @@ knows what it was about to tell each station. synchronous=NORMAL keeps every com
 audit log (gateway/audit) has its own stricter durability for the compliance record.
 
 The schema has no version table: every table and index is created `IF NOT EXISTS`, so a file from an earlier
-release gains new indexes on open. One process owns the file; the snapshots it keeps (`stacking_directives`,
-`pending_clears`) are dropped by its own writes.
+release gains new indexes on open (and the outcomes' `seq` column, filled in the order the rows were written). One
+process owns the file; the snapshots it keeps (`stacking_directives`, `pending_clears`) are dropped by its own
+writes.
 """
 
 from __future__ import annotations
