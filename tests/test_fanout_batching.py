@@ -39,12 +39,33 @@ class Witness(SimStation):
         frame = json.loads(text)
         if frame[0] == 2 and frame[2] in ("SetDERControl", "SetChargingProfile"):
             with contextlib.closing(sqlite3.connect(self.database)) as db:
-                (sent,) = db.execute(
-                    "SELECT count(*) FROM audit_entries WHERE kind='command.sent' AND message_id=? AND station_id=?",
-                    (frame[1], self.station_id),
-                ).fetchone()
+                sent = _sent_rows(db, frame[1], self.station_id)
                 row = db.execute("SELECT status FROM outcomes WHERE station_id=?", (self.station_id,)).fetchone()
             self.seen[frame[1]] = (sent, None if row is None else row[0])
+        super()._on_message(text)
+
+
+def _sent_rows(db: sqlite3.Connection, message_id: str, station_id: str) -> int:
+    """How many command.sent entries name this message to this station (1: it is on disk)."""
+    (sent,) = db.execute(
+        "SELECT count(*) FROM audit_entries WHERE kind='command.sent' AND message_id=? AND station_id=?",
+        (message_id, station_id),
+    ).fetchone()
+    return int(sent)
+
+
+class ArrivalWitness(Witness):
+    """Also notes, on arrival of each CALL of `actions`, whether its command.sent is on disk."""
+
+    actions: tuple[str, ...] = ()
+    #: message id -> command.sent rows for it found on arrival.
+    arrived: dict[str, int]
+
+    def _on_message(self, text: str | bytes) -> None:
+        frame = json.loads(text)
+        if frame[0] == 2 and frame[2] in self.actions:
+            with contextlib.closing(sqlite3.connect(self.database)) as db:
+                self.arrived[frame[1]] = _sent_rows(db, frame[1], self.station_id)
         super()._on_message(text)
 
 
@@ -156,22 +177,18 @@ async def test_several_commands_per_station_keep_their_audit_order(tmp_path: Pat
         _assert_sent_before_answered(gw, str(SAMPLE_DIRECTIVE["id"]), stations)
 
 
-class ClearWitness(Witness):
-    """Also checks, on arrival of each ClearDERControl, that its command.sent is on disk."""
+async def _droop_held(gw: Gateway, stations: Sequence[SimStation]) -> None:
+    """Start the stations and have a frequency droop directive answered by every one."""
+    await asyncio.gather(*(s.start() for s in stations))
+    await asyncio.gather(*(gw.fleet.stations[s.station_id].capabilities_ready.wait() for s in stations))
+    record = await gw.dispatcher.submit(
+        Directive.model_validate({"id": "droop", "duration_s": 600, "controls": {"freq_droop": DROOP}})
+    )
+    await gw.dispatcher.wait(record.directive.id)
 
-    #: message id -> command.sent rows for it found on arrival.
-    cleared: dict[str, int]
 
-    def _on_message(self, text: str | bytes) -> None:
-        frame = json.loads(text)
-        if frame[0] == 2 and frame[2] == "ClearDERControl":
-            with contextlib.closing(sqlite3.connect(self.database)) as db:
-                (sent,) = db.execute(
-                    "SELECT count(*) FROM audit_entries WHERE kind='command.sent' AND message_id=? AND station_id=?",
-                    (frame[1], self.station_id),
-                ).fetchone()
-            self.cleared[frame[1]] = sent
-        super()._on_message(text)
+class ClearWitness(ArrivalWitness):
+    actions = ("ClearDERControl",)
 
 
 async def test_clears_of_a_cancel_are_on_disk_before_their_frames_and_share_transactions(tmp_path: Path) -> None:
@@ -187,22 +204,17 @@ async def test_clears_of_a_cancel_are_on_disk_before_their_frames_and_share_tran
             ClearWitness(gw.ocpp.url, sid, OcppVersion.V21, password=PASSWORD, meter_interval=3600) for sid in ids
         ]
         for station in stations:
-            station.database, station.seen, station.cleared = gw.config.database, {}, {}
+            station.database, station.seen, station.arrived = gw.config.database, {}, {}
         try:
-            await asyncio.gather(*(s.start() for s in stations))
-            await asyncio.gather(*(gw.fleet.stations[sid].capabilities_ready.wait() for sid in ids))
-            record = await gw.dispatcher.submit(
-                Directive.model_validate({"id": "droop", "duration_s": 600, "controls": {"freq_droop": DROOP}})
-            )
-            await gw.dispatcher.wait(record.directive.id)
+            await _droop_held(gw, stations)
             before = len(spy.kinds)
             await gw.dispatcher.cancel("droop")
         finally:
             await asyncio.gather(*(s.stop() for s in stations))
         entries = gw.audit.trail("droop")
     for station in stations:
-        assert list(station.cleared.values()) == [1]
-    clear_ids = {mid for s in stations for mid in s.cleared}
+        assert list(station.arrived.values()) == [1]
+    clear_ids = {mid for s in stations for mid in s.arrived}
     sent = {e.message_id: e.seq for e in entries if e.kind == "command.sent" and e.message_id in clear_ids}
     answered = {e.message_id: e.seq for e in entries if e.kind == "station.answer" and e.message_id in clear_ids}
     assert set(sent) == set(answered) == clear_ids
@@ -212,22 +224,8 @@ async def test_clears_of_a_cancel_are_on_disk_before_their_frames_and_share_tran
     assert len(with_clears) < COUNT // 2
 
 
-class QueryWitness(Witness):
-    """Also checks, on arrival of each query (GetDERControl, GetChargingProfiles), that its command.sent is on disk."""
-
-    #: message id -> command.sent rows for it found on arrival.
-    queried: dict[str, int]
-
-    def _on_message(self, text: str | bytes) -> None:
-        frame = json.loads(text)
-        if frame[0] == 2 and frame[2] in ("GetDERControl", "GetChargingProfiles"):
-            with contextlib.closing(sqlite3.connect(self.database)) as db:
-                (sent,) = db.execute(
-                    "SELECT count(*) FROM audit_entries WHERE kind='command.sent' AND message_id=? AND station_id=?",
-                    (frame[1], self.station_id),
-                ).fetchone()
-            self.queried[frame[1]] = sent
-        super()._on_message(text)
+class QueryWitness(ArrivalWitness):
+    actions = ("GetDERControl", "GetChargingProfiles")
 
 
 async def test_queries_of_a_reconnect_storm_are_on_disk_before_their_frames_and_share_transactions(
@@ -244,15 +242,10 @@ async def test_queries_of_a_reconnect_storm_are_on_disk_before_their_frames_and_
             QueryWitness(gw.ocpp.url, sid, OcppVersion.V21, password=PASSWORD, meter_interval=3600) for sid in ids
         ]
         for station in stations:
-            station.database, station.seen, station.queried = gw.config.database, {}, {}
+            station.database, station.seen, station.arrived = gw.config.database, {}, {}
         blank: list[QueryWitness] = []
         try:
-            await asyncio.gather(*(s.start() for s in stations))
-            await asyncio.gather(*(gw.fleet.stations[sid].capabilities_ready.wait() for sid in ids))
-            record = await gw.dispatcher.submit(
-                Directive.model_validate({"id": "droop", "duration_s": 600, "controls": {"freq_droop": DROOP}})
-            )
-            await gw.dispatcher.wait(record.directive.id)
+            await _droop_held(gw, stations)
             await asyncio.gather(*(s.stop() for s in stations))
             group = gw.fleet.audit
             spy = Transactions(group._audit)
@@ -271,7 +264,7 @@ async def test_queries_of_a_reconnect_storm_are_on_disk_before_their_frames_and_
                 QueryWitness(gw.ocpp.url, sid, OcppVersion.V21, password=PASSWORD, meter_interval=3600) for sid in ids
             ]
             for station in blank:
-                station.database, station.seen, station.queried = gw.config.database, {}, {}
+                station.database, station.seen, station.arrived = gw.config.database, {}, {}
                 gw.fleet.stations[station.station_id].capabilities_ready.clear()
             stations = blank
             await asyncio.gather(*(s.start() for s in stations))
@@ -288,7 +281,7 @@ async def test_queries_of_a_reconnect_storm_are_on_disk_before_their_frames_and_
     with_resends = [kinds for kinds in spy.kinds if "command.sent" in kinds]
     assert sum(kinds.count("command.sent") for kinds in with_resends) == 3 * COUNT  # two queries and the directive
     assert len(with_resends) < COUNT
-    queried = {mid: sent for s in first for mid, sent in s.queried.items()}
+    queried = {mid: sent for s in first for mid, sent in s.arrived.items()}
     assert len(queried) == 2 * COUNT  # GetDERControl and GetChargingProfiles, every station
     assert set(queried.values()) == {1}  # each on disk when its frame arrived
     sent = {e.message_id: e.seq for e in entries if e.kind == "command.sent" and e.message_id in queried}
