@@ -50,8 +50,6 @@ from mappings.stack_levels import profile_slot
 DEFAULT_PERIODS = 11
 _WITHDRAWN = "restore ramp withdrawn: a later directive limits the station"
 _NOTE = re.compile(rf"^{RESTORE_NOTE} (\S+) until (\S+)")
-#: The ends of the ramps noted in an outcome's stored JSON (a superset of its ramps: withdrawn ones too).
-_NOTED_ENDS = re.compile(rf'{RESTORE_NOTE} \S+ until ([^\s"]+)')
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +134,7 @@ def running_ramps(outcomes: Iterable[StationOutcome], now: datetime) -> list[Ram
 def ramps_of(store: Store, station_id: str, now: datetime) -> list[Ramp]:
     """The station's outcomes whose restore ramp runs at `now`, decoding only those whose notes name a ramp running
     then (not the station's whole history)."""
-    noted = store.station_outcomes_with(
-        station_id, RESTORE_NOTE, lambda body: any(_time(end) > now for end in _NOTED_ENDS.findall(body))
-    )
-    return running_ramps(noted, now)
+    return running_ramps(store.station_ramps(station_id, now), now)
 
 
 def _time(text: str) -> datetime:

@@ -17,7 +17,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gateway.model import (
@@ -28,6 +28,7 @@ from gateway.model import (
     StationCapabilities,
     StationOutcome,
 )
+from mappings.restore_profiles import RESTORE_NOTE, noted_until
 
 #: How long past its last update (or owed clear) an ended directive may still hold a stack level, given the live
 #: directives (gateway.stacks `store_reach`).
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
     body TEXT NOT NULL,
     updated TEXT NOT NULL,
     seq INTEGER,  -- the row's place in the order rows were first written (kept when it is updated)
+    ramp_until TEXT,  -- the latest end of the restore ramps its commands note (fixed-width UTC), else NULL
     PRIMARY KEY (directive_id, station_id)
 );
 CREATE INDEX IF NOT EXISTS directives_state ON directives(state);
@@ -78,8 +80,10 @@ STATION_BLOCK_BITS = 14
 _INDEXES = f"""
 -- By block of 2**STATION_BLOCK_BITS rows as written, then station: a fan-out's rows go to the current block's index
 -- pages only, however long the history (a plain station index took a page per row once it outgrew the cache, and a
--- fan-out's writes grew with every directive). An outcome updated (its answer, a clear) keeps its entry.
-CREATE INDEX IF NOT EXISTS outcomes_station_block ON outcomes(seq >> {STATION_BLOCK_BITS}, station_id);
+-- fan-out's writes grew with every directive). An outcome updated (its answer, a clear) keeps its place. With the
+-- ramp's end, a reconnect finds the restore ramps still running in the index alone, without reading the rows.
+CREATE INDEX IF NOT EXISTS outcomes_by_block ON outcomes(seq >> {STATION_BLOCK_BITS}, station_id, ramp_until);
+DROP INDEX IF EXISTS outcomes_station_block;
 DROP INDEX IF EXISTS outcomes_by_station;
 DROP INDEX IF EXISTS outcomes_station;
 """
@@ -114,10 +118,7 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
-        if "seq" not in {row[1] for row in self._db.execute("PRAGMA table_info(outcomes)")}:  # an earlier release's
-            self._db.executescript(
-                "BEGIN; ALTER TABLE outcomes ADD COLUMN seq INTEGER; UPDATE outcomes SET seq = rowid; COMMIT;"
-            )
+        self._migrate()
         self._db.executescript(_INDEXES)
         #: The next outcome row's seq (see _INDEXES); read from the last block, through the index.
         last = self._db.execute(
@@ -143,6 +144,22 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def _migrate(self) -> None:
+        """Columns a file of an earlier release lacks: `seq` in the order its rows were written, `ramp_until` from
+        the notes in its rows."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outcomes)")}
+        with self._transaction():
+            if "seq" not in columns:
+                self._db.execute("ALTER TABLE outcomes ADD COLUMN seq INTEGER")
+                self._db.execute("UPDATE outcomes SET seq = rowid")
+            if "ramp_until" not in columns:
+                self._db.execute("ALTER TABLE outcomes ADD COLUMN ramp_until TEXT")
+                noted = self._db.execute("SELECT rowid, body FROM outcomes WHERE instr(body, ?) > 0", (RESTORE_NOTE,))
+                self._db.executemany(
+                    "UPDATE outcomes SET ramp_until = ? WHERE rowid = ?",
+                    [(_ramp_until(body), rowid) for rowid, body in noted.fetchall()],
+                )
 
     def writable(self) -> bool:
         """Readiness probe: a write transaction can be opened."""
@@ -331,15 +348,16 @@ class Store:
     def save_outcomes(self, outcomes: Sequence[StationOutcome], at: datetime) -> None:
         """Upsert per-station outcomes in one transaction."""
         when, first = at.isoformat(), self._next_seq
+        bodies = [o.model_dump_json() for o in outcomes]
         rows = [
-            (o.directive_id, o.station_id, o.status.value, o.model_dump_json(), when, first + i)
-            for i, o in enumerate(outcomes)
+            (o.directive_id, o.station_id, o.status.value, body, when, first + i, _ramp_until(body))
+            for i, (o, body) in enumerate(zip(outcomes, bodies, strict=True))
         ]
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO outcomes(directive_id, station_id, status, body, updated, seq) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(directive_id, station_id) DO UPDATE SET status=excluded.status, body=excluded.body, "
-                "updated=excluded.updated",
+                "INSERT INTO outcomes(directive_id, station_id, status, body, updated, seq, ramp_until)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(directive_id, station_id) DO UPDATE SET"
+                " status=excluded.status, body=excluded.body, updated=excluded.updated, ramp_until=excluded.ramp_until",
                 rows,
             )
         self._next_seq = first + len(rows)
@@ -430,7 +448,7 @@ class Store:
                 f" AND (SELECT state FROM directives d WHERE d.id = o.directive_id) IN ({','.join('?' * len(states))})"
             )
             params.extend(states)
-        return [StationOutcome.model_validate_json(r[0]) for r in self._db.execute(sql, params)]
+        return [StationOutcome.model_validate_json(r[0]) for r in self._db.execute(sql + " ORDER BY o.seq", params)]
 
     def has_outcomes(self, station_id: str, *, besides: OutcomeStatus) -> bool:
         """Whether the station has an outcome (in flight or saved) of any status but `besides`, without reading its
@@ -443,14 +461,15 @@ class Store:
         ).fetchone()
         return row is not None
 
-    def station_outcomes_with(self, station_id: str, text: str, keep: Callable[[str], bool]) -> list[StationOutcome]:
-        """The station's outcomes whose stored JSON contains `text` and passes `keep`: only those are decoded (a
-        station's history grows with every directive)."""
+    def station_ramps(self, station_id: str, after: datetime) -> list[StationOutcome]:
+        """The station's outcomes that note a restore ramp ending after `after` (withdrawn ones too): found in the
+        station index alone, so only those are read and decoded (a station's history grows with every directive)."""
         where, params = self._station_rows(station_id)
         rows = self._db.execute(
-            f"SELECT o.body FROM outcomes o WHERE {where} AND instr(o.body, ?) > 0", [*params, text]
+            f"SELECT o.body FROM outcomes o WHERE {where} AND o.ramp_until > ? ORDER BY o.seq",
+            [*params, _utc_text(after)],
         )
-        return [StationOutcome.model_validate_json(body) for (body,) in rows if keep(body)]
+        return [StationOutcome.model_validate_json(body) for (body,) in rows]
 
     def _station_rows(self, station_id: str) -> tuple[str, list[object]]:
         """A WHERE clause for one station's outcome rows: looked up in each block of the station index."""
@@ -507,3 +526,13 @@ def _directive_record(row: tuple[int, str, str, str, str]) -> DirectiveRecord:
         created=datetime.fromisoformat(row[3]),
         updated=datetime.fromisoformat(row[4]),
     )
+
+
+def _ramp_until(body: str) -> str | None:
+    until = noted_until(body)
+    return None if until is None else _utc_text(until)
+
+
+def _utc_text(moment: datetime) -> str:
+    """Fixed-width UTC text, so that text order is time order (the ramp ends in the index)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -10,6 +10,7 @@ once the ramp has reached its target the profile lapses and whatever else is in 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from mappings.units import timestamp, toward_zero
 
 #: How a restore command's note begins (the outcome keeps it, so a restore sent is known after a restart too).
 RESTORE_NOTE = "restore ramp from"
+#: The ends of the ramps noted in a text, e.g. an outcome's stored JSON (withdrawn ramps' notes too).
+_NOTED_ENDS = re.compile(rf'{RESTORE_NOTE} \S+ until ([^\s"]+)')
 #: OCPP default number of phases when a period gives none (K01.FR.49).
 _DEFAULT_PHASES = 3
 
@@ -97,3 +100,11 @@ def with_restore(
     key = "csChargingProfiles" if sixteen else "chargingProfile"
     note = f"{RESTORE_NOTE} {timestamp(restore_at)} until {timestamp(start + timedelta(seconds=end_s))}"
     return OcppCommand(command.action, {**command.payload, key: replaced}, command.controls, note)
+
+
+def noted_until(text: str) -> datetime | None:
+    """The latest end of the restore ramps whose notes `text` holds (an outcome's stored JSON), None for none: a
+    ramp may still run at `now` only if this is later."""
+    if RESTORE_NOTE not in text:
+        return None
+    return max((datetime.fromisoformat(end.replace("Z", "+00:00")) for end in _NOTED_ENDS.findall(text)), default=None)

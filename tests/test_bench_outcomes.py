@@ -24,7 +24,7 @@ def test_small_run_prints_both_indexes_figures(tmp_path: Path, capsys: pytest.Ca
         assert float(plain) > 0
         assert ratio.endswith("x")
     rows = {}
-    block_index, plain_index = "outcomes_station_block", "outcomes_by_station"
+    block_index, plain_index = "outcomes_by_block", "outcomes_by_station"
     for name, index, other in (("block", block_index, plain_index), ("plain", plain_index, block_index)):
         with contextlib.closing(sqlite3.connect(tmp_path / f"{name}.sqlite")) as conn:
             indexes = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gateway.demo import SAMPLE_DIRECTIVE
 from gateway.model import CommandOutcome, Directive, DirectiveState, OutcomeStatus, StationOutcome
 from gateway.store import STATION_BLOCK_BITS, Store
+from mappings.restore_profiles import RESTORE_NOTE
+from mappings.units import timestamp
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -21,6 +23,20 @@ def _outcome(directive_id: str, station_id: str, status: OutcomeStatus) -> Stati
     )
     return StationOutcome(
         directive_id=directive_id, station_id=station_id, status=status, commands=[command], updated=NOW
+    )
+
+
+def _ramped(directive_id: str, station_id: str, until: datetime) -> StationOutcome:
+    """An outcome whose command notes a restore ramp ending at `until`."""
+    ramp = CommandOutcome(
+        action="SetChargingProfile",
+        message_id=f"r-{station_id}",
+        controls=["import_limit_w"],
+        status=OutcomeStatus.ACCEPTED,
+        detail=f"{RESTORE_NOTE} {timestamp(NOW)} until {timestamp(until)}",
+    )
+    return StationOutcome(
+        directive_id=directive_id, station_id=station_id, status=OutcomeStatus.ACCEPTED, commands=[ramp], updated=NOW
     )
 
 
@@ -94,7 +110,7 @@ def test_station_outcomes_filter_status_and_an_old_file_loses_the_status_index(t
     Store(tmp_path / "state.db").close()
     with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
         names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "outcomes_station_block" in names
+    assert "outcomes_by_block" in names
     assert "outcomes_station" not in names
 
 
@@ -108,7 +124,7 @@ def test_a_station_is_found_in_every_block_of_its_history(tmp_path: Path) -> Non
     bulk = _outcome("bulk", "X", OutcomeStatus.ACCEPTED)
     fleet = (3 << STATION_BLOCK_BITS) - 2  # other stations' rows, up to the third block
     store.save_outcomes([bulk.model_copy(update={"station_id": f"X{i}"}) for i in range(fleet)], NOW)
-    store.save_outcomes([_outcome("d2", "S1", OutcomeStatus.REJECTED)], NOW)
+    store.save_outcomes([_ramped("d2", "S1", NOW + timedelta(minutes=10))], NOW)
     store.close()
     store = Store(tmp_path / "state.db")
     store.save_outcomes([_outcome("d3", "S1", OutcomeStatus.CLEARED), _outcome("d1", "S1", OutcomeStatus.CLEARED)], NOW)
@@ -118,12 +134,13 @@ def test_a_station_is_found_in_every_block_of_its_history(tmp_path: Path) -> Non
     found = store.station_outcomes("S1", [s.value for s in OutcomeStatus])
     assert [(o.directive_id, o.status) for o in found] == [
         ("d1", OutcomeStatus.CLEARED),
-        ("d2", OutcomeStatus.REJECTED),
+        ("d2", OutcomeStatus.ACCEPTED),
         ("d3", OutcomeStatus.CLEARED),
     ]
     assert store.has_outcomes("S1", besides=OutcomeStatus.CLEARED)  # d2's, blocks after the first
     assert not store.has_outcomes("S3", besides=OutcomeStatus.CLEARED)
-    assert [o.directive_id for o in store.station_outcomes_with("S1", "rejected", lambda _: True)] == ["d2"]
+    assert [o.directive_id for o in store.station_ramps("S1", NOW)] == ["d2"]
+    assert store.station_ramps("S1", NOW + timedelta(minutes=10)) == []
 
 
 def test_station_lookups_search_the_block_index(tmp_path: Path) -> None:
@@ -133,20 +150,26 @@ def test_station_lookups_search_the_block_index(tmp_path: Path) -> None:
         plan = " ".join(
             row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT body FROM outcomes o WHERE {where}", params)
         )
-    assert "SEARCH o USING INDEX outcomes_station_block (<expr>=? AND station_id=?)" in plan
+    assert "SEARCH o USING INDEX outcomes_by_block (<expr>=? AND station_id=?)" in plan
+    with contextlib.closing(sqlite3.connect(store.path)) as conn:
+        query = f"EXPLAIN QUERY PLAN SELECT body FROM outcomes o WHERE {where} AND o.ramp_until > ?"
+        plan = " ".join(row[3] for row in conn.execute(query, [*params, "2026"]))
+    assert "SEARCH o USING INDEX outcomes_by_block (<expr>=? AND station_id=? AND ramp_until>?)" in plan
 
 
 def test_a_file_with_the_plain_station_index_is_migrated_on_open(tmp_path: Path) -> None:
-    """An earlier release's file (no seq column, a plain station index) gains the column, filled in the order its
-    rows were written, and the block index; new rows go after the old ones."""
+    """An earlier release's file (no seq or ramp_until column, a plain station index) gains the columns, seq filled in
+    the order its rows were written and ramp_until from their notes, and the block index; new rows go after the old
+    ones, and a restore ramp noted before is found."""
     store = _store(tmp_path, "d1", "d2")
     store.save_outcomes(
-        [_outcome("d1", "S1", OutcomeStatus.ACCEPTED), _outcome("d1", "S2", OutcomeStatus.ACCEPTED)], NOW
+        [_outcome("d1", "S1", OutcomeStatus.ACCEPTED), _ramped("d1", "S2", NOW + timedelta(hours=1))], NOW
     )
     store.close()
     with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
         conn.executescript(
-            "DROP INDEX outcomes_station_block; ALTER TABLE outcomes DROP COLUMN seq;"
+            "DROP INDEX outcomes_by_block; ALTER TABLE outcomes DROP COLUMN seq;"
+            " ALTER TABLE outcomes DROP COLUMN ramp_until;"
             " CREATE INDEX outcomes_by_station ON outcomes(station_id);"
         )
     store = Store(tmp_path / "state.db")
@@ -154,10 +177,12 @@ def test_a_file_with_the_plain_station_index_is_migrated_on_open(tmp_path: Path)
     with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
         names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         places = conn.execute("SELECT directive_id, station_id, seq FROM outcomes ORDER BY seq").fetchall()
-    assert "outcomes_station_block" in names
+    assert "outcomes_by_block" in names
     assert "outcomes_by_station" not in names
     assert places == [("d1", "S1", 1), ("d1", "S2", 2), ("d2", "S1", 3)]
     assert [o.directive_id for o in store.station_outcomes("S1", ["accepted", "rejected"])] == ["d1", "d2"]
+    assert [o.directive_id for o in store.station_ramps("S2", NOW)] == ["d1"]
+    assert store.station_ramps("S1", NOW) == []
 
 
 def test_outcomes_in_flight_are_read_until_their_answers_are_saved_and_never_written(tmp_path: Path) -> None:

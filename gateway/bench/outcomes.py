@@ -3,7 +3,7 @@
 A store holds `--history` fleet-wide directives of `--stations` outcomes each (rows written as the store writes
 them, a shuffled station order each). Then one more fan-out's outcomes are saved the way the dispatcher saves them,
 `--batch` at a time in the order the answers come (shuffled), and a `--sample` of stations are read back as a
-reconnect reads them (has_outcomes, then the outcomes whose notes name a restore ramp). The same runs again on a
+reconnect reads them (has_outcomes, then the outcomes whose restore ramps run). The same runs again on a
 file whose station index is the plain one of earlier releases (by station only, which the same lookups then use),
 the baseline: there a fan-out put
 one row on each of N random index pages, so its cost grew with the history; by block it does not.
@@ -24,7 +24,6 @@ from pathlib import Path
 from gateway.bench import workload
 from gateway.model import CommandOutcome, DirectiveState, OutcomeStatus, StationOutcome
 from gateway.store import Store
-from mappings.restore_profiles import RESTORE_NOTE
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -76,7 +75,7 @@ def _run(path: Path, ids: list[str], history: int, batch: int, sample: int, *, p
         if plain:  # the index of earlier releases, by station only: the store's station lookups then go through it
             with contextlib.closing(sqlite3.connect(path)) as conn:
                 conn.executescript(
-                    "DROP INDEX outcomes_station_block; CREATE INDEX outcomes_by_station ON outcomes(station_id);"
+                    "DROP INDEX outcomes_by_block; CREATE INDEX outcomes_by_station ON outcomes(station_id);"
                 )
         rng = random.Random(history)
         for number in range(history):
@@ -93,7 +92,7 @@ def _run(path: Path, ids: list[str], history: int, batch: int, sample: int, *, p
         started = time.process_time()
         for sid in wanted:
             store.has_outcomes(sid, besides=OutcomeStatus.CLEARED)
-            store.station_outcomes_with(sid, RESTORE_NOTE, lambda _: True)
+            store.station_ramps(sid, T0)
         read = (time.process_time() - started) / max(1, len(wanted))
     finally:
         store.close()
