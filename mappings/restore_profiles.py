@@ -107,4 +107,12 @@ def noted_until(text: str) -> datetime | None:
     ramp may still run at `now` only if this is later."""
     if RESTORE_NOTE not in text:
         return None
-    return max((datetime.fromisoformat(end.replace("Z", "+00:00")) for end in _NOTED_ENDS.findall(text)), default=None)
+    ends: list[datetime] = []
+    for end in _NOTED_ENDS.findall(text):
+        try:
+            moment = datetime.fromisoformat(end.replace("Z", "+00:00"))
+        except ValueError:  # not a note of ours: a station's own words, kept in the outcome, may read like one
+            continue
+        if moment.tzinfo is not None:
+            ends.append(moment)
+    return max(ends, default=None)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from gateway.model import Controls, OcppVersion, OperationMode, RateUnit, StationCapabilities
 from gateway.schedule.restore import restore_plan
 from mappings import OcppCommand, map_directive
-from mappings.restore_profiles import RESTORE_NOTE, curtailed_limit_w, with_restore
+from mappings.restore_profiles import RESTORE_NOTE, curtailed_limit_w, noted_until, with_restore
 from protocols.ocpp.schemas import validate
 from tests.mappings.samples import NOW, directive, v21
 
@@ -114,3 +115,17 @@ def test_amps_are_converted_with_the_periods_phases() -> None:
     caps = _caps(OcppVersion.V201, RateUnit.A)
     original = _curtailment(caps, 6900)
     assert curtailed_limit_w(original, volts=230) == 10 * 230 * 3
+
+
+def test_noted_until_is_the_latest_end_of_our_notes_and_ignores_look_alikes() -> None:
+    """The ramp end kept with an outcome (the store's index) comes from the gateway's own notes; a station's words
+    that read like one but name no time (or no zone) are ignored rather than failing the outcome's save."""
+    ours = [
+        f"{RESTORE_NOTE} 2026-12-06T10:00:00Z until 2026-12-06T10:10:00Z",
+        f"{RESTORE_NOTE} 2026-12-06T11:00:00.250Z until 2026-12-06T11:05:00.500Z / Rejected",
+    ]
+    theirs = f"{RESTORE_NOTE} noon until tomorrow, {RESTORE_NOTE} x until 2026-12-07T00:00:00"
+    body = json.dumps({"commands": [{"detail": d} for d in [*ours, theirs]]})
+    assert noted_until(body) == datetime(2026, 12, 6, 11, 5, 0, 500_000, tzinfo=UTC)
+    assert noted_until(json.dumps({"commands": [{"detail": theirs}]})) is None
+    assert noted_until('{"commands": []}') is None
