@@ -5,7 +5,7 @@ knows what it was about to tell each station. synchronous=NORMAL keeps every com
 audit log (gateway/audit) has its own stricter durability for the compliance record.
 
 The schema has no version table: every table and index is created `IF NOT EXISTS`, so a file from an earlier
-release gains new indexes on open (and the outcomes' `seq` column, filled in the order the rows were written). One
+release gains new indexes on open (and the outcomes' `seq` and `ramp_until` columns, see `Store._migrate`). One
 process owns the file; the snapshots it keeps (`stacking_directives`, `pending_clears`) are dropped by its own
 writes.
 """
@@ -149,6 +149,8 @@ class Store:
         """Columns a file of an earlier release lacks: `seq` in the order its rows were written, `ramp_until` from
         the notes in its rows."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(outcomes)")}
+        if {"seq", "ramp_until"} <= columns:
+            return
         with self._transaction():
             if "seq" not in columns:
                 self._db.execute("ALTER TABLE outcomes ADD COLUMN seq INTEGER")
@@ -348,10 +350,17 @@ class Store:
     def save_outcomes(self, outcomes: Sequence[StationOutcome], at: datetime) -> None:
         """Upsert per-station outcomes in one transaction."""
         when, first = at.isoformat(), self._next_seq
-        bodies = [o.model_dump_json() for o in outcomes]
         rows = [
-            (o.directive_id, o.station_id, o.status.value, body, when, first + i, _ramp_until(body))
-            for i, (o, body) in enumerate(zip(outcomes, bodies, strict=True))
+            (
+                o.directive_id,
+                o.station_id,
+                o.status.value,
+                body := o.model_dump_json(),
+                when,
+                first + i,
+                _ramp_until(body),
+            )
+            for i, o in enumerate(outcomes)
         ]
         with self._transaction():
             self._db.executemany(

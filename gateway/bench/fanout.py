@@ -242,7 +242,11 @@ def register_bench(bench_subparsers: argparse._SubParsersAction[argparse.Argumen
 
 def _bench(args: argparse.Namespace) -> int:
     if args.stations < 1 or args.rounds < 1 or args.warmup < 0 or args.sim_procs < 1 or args.history < 0:
-        print("dergw bench fanout: --stations, --rounds and --sim-procs must be positive", file=sys.stderr)
+        print(
+            "dergw bench fanout: --stations, --rounds and --sim-procs must be positive, --warmup and --history not"
+            " negative",
+            file=sys.stderr,
+        )
         return 2
     report = run_fanout(
         stations=args.stations,

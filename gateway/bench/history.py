@@ -13,7 +13,7 @@ from pathlib import Path
 from gateway.audit import AuditEntry, AuditLog, Kind
 from gateway.audit.stationlist import directive_entries
 from gateway.bench import workload
-from gateway.model import CommandOutcome, DirectiveState, OutcomeStatus, StationOutcome
+from gateway.model import DirectiveState
 from gateway.store import Store
 from protocols.ocpp.message_ids import new_message_id
 
@@ -36,7 +36,7 @@ def fill(database: Path, certs_dir: Path, station_ids: list[str], directives: in
 def _one(
     store: Store, audit: AuditLog, directive_id: str, station_ids: list[str], at: datetime, rng: random.Random
 ) -> None:
-    directive = workload.directive(0, at).model_copy(update={"id": directive_id})
+    directive = workload.named(directive_id, at)
     number = store.add_directive(directive, DirectiveState.RECEIVED, at)
     command = workload.der_control(directive, number, at)
     ids = {sid: new_message_id() for sid in station_ids}
@@ -65,25 +65,7 @@ def _one(
     for entries in (sent, answers):
         for i in range(0, len(entries), _BATCH):
             audit.append_many(entries[i : i + _BATCH])
-    outcomes = [
-        StationOutcome(
-            directive_id=directive_id,
-            station_id=sid,
-            status=OutcomeStatus.ACCEPTED,
-            commands=[
-                CommandOutcome(
-                    action=command.action,
-                    message_id=ids[sid],
-                    controls=["freq_droop"],
-                    status=OutcomeStatus.ACCEPTED,
-                    answer="Accepted",
-                    at=at,
-                )
-            ],
-            updated=at,
-        )
-        for sid in order
-    ]
+    outcomes = [workload.accepted(directive_id, sid, ids[sid], at) for sid in order]
     for i in range(0, len(outcomes), _BATCH):
         store.save_outcomes(outcomes[i : i + _BATCH], at)
     store.set_directive_state(directive_id, DirectiveState.COMPLETED, at)

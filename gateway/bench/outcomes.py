@@ -3,10 +3,10 @@
 A store holds `--history` fleet-wide directives of `--stations` outcomes each (rows written as the store writes
 them, a shuffled station order each). Then one more fan-out's outcomes are saved the way the dispatcher saves them,
 `--batch` at a time in the order the answers come (shuffled), and a `--sample` of stations are read back as a
-reconnect reads them (has_outcomes, then the outcomes whose restore ramps run). The same runs again on a
-file whose station index is the plain one of earlier releases (by station only, which the same lookups then use),
-the baseline: there a fan-out put
-one row on each of N random index pages, so its cost grew with the history; by block it does not.
+reconnect reads them (has_outcomes, then the outcomes whose restore ramps run). The same runs again on a file whose
+station index is the plain one of earlier releases (by station only, which the same lookups then use), the
+baseline: there a fan-out put one row on each of N random index pages, so its cost grew with the history; by block
+it does not.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.bench import workload
-from gateway.model import CommandOutcome, DirectiveState, OutcomeStatus, StationOutcome
+from gateway.model import DirectiveState, OutcomeStatus, StationOutcome
 from gateway.store import Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -101,16 +101,8 @@ def _run(path: Path, ids: list[str], history: int, batch: int, sample: int, *, p
 
 def _outcomes(store: Store, directive_id: str, order: list[str]) -> list[StationOutcome]:
     """A stored directive and its accepted outcome at every station of `order`."""
-    store.add_directive(workload.directive(0, T0).model_copy(update={"id": directive_id}), DirectiveState.SCHEDULED, T0)
-    command = CommandOutcome(
-        action="SetDERControl", message_id="m", controls=["freq_droop"], status=OutcomeStatus.ACCEPTED, at=T0
-    )
-    return [
-        StationOutcome(
-            directive_id=directive_id, station_id=sid, status=OutcomeStatus.ACCEPTED, commands=[command], updated=T0
-        )
-        for sid in order
-    ]
+    store.add_directive(workload.named(directive_id, T0), DirectiveState.SCHEDULED, T0)
+    return [workload.accepted(directive_id, sid, "m", T0) for sid in order]
 
 
 def _save(store: Store, outcomes: list[StationOutcome], batch: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.model import Directive, OcppVersion, StationCapabilities
+from gateway.model import CommandOutcome, Directive, OcppVersion, OutcomeStatus, StationCapabilities, StationOutcome
 from mappings import map_directive
 from mappings.commands import OcppCommand
 
@@ -55,3 +55,23 @@ def der_control(d: Directive, number: int, now: datetime) -> OcppCommand:
     (command,) = map_directive(d, STATION_CAPS, number=number, now=now).commands
     assert command.action == "SetDERControl"
     return command
+
+
+def named(directive_id: str, start: datetime) -> Directive:
+    """The bench directive under another id (a history's, a store's)."""
+    return directive(0, start).model_copy(update={"id": directive_id})
+
+
+def accepted(directive_id: str, station_id: str, message_id: str, at: datetime) -> StationOutcome:
+    """A station's outcome of a bench directive: its SetDERControl accepted at `at`."""
+    command = CommandOutcome(
+        action="SetDERControl",
+        message_id=message_id,
+        controls=["freq_droop"],
+        status=OutcomeStatus.ACCEPTED,
+        answer="Accepted",
+        at=at,
+    )
+    return StationOutcome(
+        directive_id=directive_id, station_id=station_id, status=OutcomeStatus.ACCEPTED, commands=[command], updated=at
+    )
