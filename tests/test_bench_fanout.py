@@ -30,7 +30,8 @@ def test_fanout_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) ->
         "RSS per idle station (KiB)",
         "CPU s per 1000 commands",
         "simulators' CPU s per 1000",
-        "simulators' GC s in the round",
+        "CSMS's GC s, most in a round",
+        "simulators' GC s, most in a round",
         "cores busy in the round",
     ):
         (line,) = [line for line in table.splitlines() if line.startswith(label)]
@@ -94,6 +95,27 @@ def test_the_load_generator_collects_between_rounds_only() -> None:
             sim.close()
     finally:
         floor.close()
+
+
+@pytest.mark.parametrize(("kind", "automatic"), [("floor", False), ("naive", True)])
+def test_the_floor_collects_between_rounds_and_the_naive_csms_as_python_does(kind: str, automatic: bool) -> None:
+    """The floor stands for the wire's limit: its collector, like the load generator's, is off in a round (after a
+    full collection before it); the naive CSMS keeps Python's automatic collector. Each says how long its
+    collections took in the round."""
+    csms = Child(kind, "gateway.bench.servers", [kind, "--start", "2030-01-01T00:00:00+00:00"])
+    try:
+        url = f"ws://127.0.0.1:{csms.read(60)['port']}/ocpp"
+        sim = Child("sim", "gateway.bench.simproc", ["--url", url, "--count", "2", "--prefix", "G"])
+        try:
+            sim.read(60)
+            assert csms.request("ready 2 30", 60)["ready"] == 2
+            done = csms.request("round 1", 60)
+            assert (done["commands"], done["accepted"], done["automatic"]) == (2, 2, automatic)
+            assert done["gc_s"] >= 0
+        finally:
+            sim.close()
+    finally:
+        csms.close()
 
 
 def test_the_gateway_starts_with_the_history_asked_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,8 @@
 
 `NaiveCsms` is a CSMS written the usual way on the `ocpp` library: one ChargePoint per connection and one `call`
 per station, gathered with asyncio. `FloorCsms` is a bare websockets server with no OCPP logic: it answers what
-the stations send with canned replies and, per round, sends pre-serialized frames and awaits one reply per station.
+the stations send with canned replies and, per round, sends pre-serialized frames and awaits one reply per station;
+it stands for the wire's limit, so its garbage collector, like the load generator's, runs between rounds only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from gateway.bench.collector import collect_between_rounds
 from gateway.bench.workload import set_der_control
 
 _SUBPROTOCOL = [Subprotocol("ocpp2.1")]
@@ -156,7 +158,9 @@ class FloorCsms:
             del self._sockets[station_id]
 
     def prepare(self, number: int) -> None:
-        """Serialize every station's frame before the clock starts: the floor does no work per command."""
+        """Serialize every station's frame before the clock starts: the floor does no work per command; and keep
+        its garbage collector out of the round, as the load generator's (gateway.bench.collector)."""
+        collect_between_rounds()
         body = json.dumps(set_der_control(number, self._start), separators=(",", ":"))
         self._frames = [(sid, ws, f'[2,"{sid}-{number}","SetDERControl",{body}]') for sid, ws in self._sockets.items()]
 

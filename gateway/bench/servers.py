@@ -3,7 +3,8 @@
 It says `{"port": ..., "rss_kib": ...}` once listening, then obeys the parent line by line:
 `ready COUNT TIMEOUT` waits for COUNT stations (the gateway: capabilities read; the baselines: booted) and answers
 the time and the memory then; `round NUMBER` fans one directive out to every connected station and answers its
-start and end on time.monotonic, the CPU seconds it took and how many commands were sent and accepted.
+start and end on time.monotonic, the CPU seconds it took, the seconds its garbage collections took, whether the
+automatic collector was on, and how many commands were sent and accepted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Protocol
 
 from gateway.bench import workload
 from gateway.bench.baselines import FloorCsms, NaiveCsms
+from gateway.bench.collector import GcTimes
 from gateway.bench.history import fill
 from gateway.bench.procs import commands, say
 from gateway.bench.stats import cpu_seconds, rss_kib
@@ -152,8 +154,9 @@ async def _ready(server: BenchServer, count: int, timeout: float) -> None:
     say(ready_at=ready_at, ready=server.ready_count(), rss_kib=rss_kib())
 
 
-async def _round(server: BenchServer, number: int, profiler: cProfile.Profile | None) -> None:
+async def _round(server: BenchServer, number: int, profiler: cProfile.Profile | None, collections: GcTimes) -> None:
     await server.prepare(number)
+    automatic = gc.isenabled()
     cpu = cpu_seconds()
     t0 = time.monotonic()
     if profiler is not None:
@@ -162,7 +165,15 @@ async def _round(server: BenchServer, number: int, profiler: cProfile.Profile | 
     if profiler is not None:
         profiler.disable()
     done = time.monotonic()
-    say(t0=t0, done=done, cpu_s=cpu_seconds() - cpu, commands=sent, accepted=accepted)
+    say(
+        t0=t0,
+        done=done,
+        cpu_s=cpu_seconds() - cpu,
+        gc_s=collections.between(t0, done),
+        automatic=automatic,
+        commands=sent,
+        accepted=accepted,
+    )
 
 
 async def _main(args: argparse.Namespace, data_dir: Path) -> None:
@@ -172,6 +183,8 @@ async def _main(args: argparse.Namespace, data_dir: Path) -> None:
         server = GatewayCsms(_station_ids(args.fleet), args.heartbeat, start, data_dir, args.history)
     else:
         server = _Baseline((NaiveCsms if args.kind == "naive" else FloorCsms)(args.heartbeat, start))
+    collections = GcTimes()
+    gc.callbacks.append(collections)
     gc.collect()
     say(port=await server.begin(), rss_kib=rss_kib())
     profiler = None if args.profile is None else cProfile.Profile()
@@ -181,7 +194,7 @@ async def _main(args: argparse.Namespace, data_dir: Path) -> None:
             if verb == "ready":
                 await _ready(server, int(rest[0]), float(rest[1]))
             elif verb == "round":
-                await _round(server, int(rest[0]), profiler)
+                await _round(server, int(rest[0]), profiler, collections)
             else:
                 say(error=f"unknown command {line!r}")
     finally:

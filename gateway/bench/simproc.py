@@ -17,6 +17,7 @@ import bisect
 import gc
 import time
 
+from gateway.bench.collector import GcTimes, collect_between_rounds
 from gateway.bench.procs import commands, say
 from gateway.bench.stats import cpu_seconds
 from gateway.model import OcppVersion
@@ -65,38 +66,6 @@ class _CpuSamples:
         return self.at(t1) - self.at(t0)
 
 
-class _GcTimes:
-    """When each garbage collection of this process ended (time.monotonic) and how long it took."""
-
-    def __init__(self) -> None:
-        self.ends: list[float] = []
-        self.seconds: list[float] = []
-        self._began = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._began = time.perf_counter()
-        else:
-            self.ends.append(time.monotonic())
-            self.seconds.append(time.perf_counter() - self._began)
-
-    def between(self, t0: float, t1: float) -> float:
-        return sum(self.seconds[bisect.bisect_left(self.ends, t0) : bisect.bisect_right(self.ends, t1)])
-
-
-def _collect() -> int:
-    """A full collection, then what is left moved out of the collector's way, and the automatic collector off: the
-    load generator collects only when told, between rounds. Its automatic collections in a round walked the booted
-    fleet's young objects and cost 0.2-0.6 s per process per round at 5,000 stations, more the more the CSMS made
-    the stations allocate (the gateway clears each round's directive before the next, untimed), so how often the
-    load generator walked its heap decided the rounds' times, not the CSMS under test. Reference counting still
-    frees all but cycles, which wait for the next round's collection."""
-    found = gc.collect()
-    gc.freeze()
-    gc.disable()
-    return found
-
-
 class BenchStation(SimStation):
     """A SimStation that stamps the arrival of every SetDERControl and forgets what it received (memory)."""
 
@@ -128,12 +97,12 @@ async def _main(args: argparse.Namespace) -> None:
         for i in range(1, args.count + 1)
     ]
     samples = _CpuSamples()
-    collections = _GcTimes()
+    collections = GcTimes()
     gc.callbacks.append(collections)
     sampler = asyncio.create_task(samples.run())
     say(starting=time.monotonic())
     await fleet.start()
-    _collect()
+    collect_between_rounds()
     say(started=time.monotonic(), booted=fleet.booted, failures=len(fleet.failures))
     try:
         async for line in commands():
@@ -145,7 +114,7 @@ async def _main(args: argparse.Namespace) -> None:
                 t0, t1 = float(rest[0]), float(rest[1])
                 say(cpu_s=samples.between(t0, t1), gc_s=collections.between(t0, t1))
             elif verb == "collect":
-                say(collected=_collect(), automatic=gc.isenabled())
+                say(collected=collect_between_rounds(), automatic=gc.isenabled())
             else:
                 say(error=f"unknown command {line!r}")
     finally:
