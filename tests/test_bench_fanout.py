@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.bench.procs import Child
+from gateway.bench.simproc import CallTimes
 from gateway.bench.stats import median, percentile
 from gateway.cli import main
 
@@ -33,6 +34,7 @@ def test_fanout_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) ->
         "CSMS's GC s, most in a round",
         "simulators' GC s, most in a round",
         "cores busy in the round",
+        "fleet's own calls in a round",
     ):
         (line,) = [line for line in table.splitlines() if line.startswith(label)]
         values = [float(v) for v in line[len(label) :].split()]
@@ -40,6 +42,11 @@ def test_fanout_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) ->
         assert all(v >= 0 for v in values), line
         if "fan-out" in label or "first frame" in label or "connect" in label:
             assert all(v > 0 for v in values), line
+    for label in ("their answers p99 (ms)", "their answers max (ms)"):  # "-" when no station called in a round
+        (line,) = [line for line in table.splitlines() if line.startswith(label)]
+        shown = line[len(label) :].split()
+        assert len(shown) == 3, line
+        assert all(v == "-" or float(v) > 0 for v in shown), line
     (sent,) = [line for line in table.splitlines() if line.startswith("commands sent / accepted")]
     assert sent.split()[-3:] == ["40/40", "40/40", "40/40"]
     assert re.search(r"ratio naive / gateway fan-out: \d+\.\d\dx", table)
@@ -95,6 +102,37 @@ def test_the_load_generator_collects_between_rounds_only() -> None:
             sim.close()
     finally:
         floor.close()
+
+
+def test_the_load_generator_times_the_stations_own_calls() -> None:
+    """`calls T0 T1` answers how long the CSMS took to answer each call the stations sent in the window (here their
+    boot and status notifications), none for a window before they started."""
+    floor = Child("floor", "gateway.bench.servers", ["floor", "--start", "2030-01-01T00:00:00+00:00"])
+    try:
+        url = f"ws://127.0.0.1:{floor.read(60)['port']}/ocpp"
+        sim = Child("sim", "gateway.bench.simproc", ["--url", url, "--count", "2", "--prefix", "G"])
+        try:
+            t0 = sim.read(60)["starting"]
+            assert sim.read(60)["booted"] == 2
+            waits = sim.request(f"calls {t0} {time.monotonic()}", 30)["waits"]
+            assert len(waits) >= 2  # a BootNotification each, at least
+            assert all(0 < w < 60 for w in waits)
+            assert sim.request(f"calls {t0 - 60} {t0 - 1e-6}", 30)["waits"] == []
+        finally:
+            sim.close()
+    finally:
+        floor.close()
+
+
+def test_call_times_count_a_call_still_unanswered_as_waiting_so_far() -> None:
+    times = CallTimes()
+    answered, unanswered, before = times.sent(10.0), times.sent(11.0), times.sent(5.0)
+    times.answered(answered, 10.25)
+    times.answered(before, 5.5)
+    assert sorted(times.waits(9.0, 12.0, now=14.0)) == [0.25, 3.0]
+    times.answered(unanswered, 11.5)
+    assert sorted(times.waits(9.0, 12.0, now=20.0)) == [0.25, 0.5]
+    assert times.waits(0.0, 5.0, now=20.0) == [0.5]
 
 
 @pytest.mark.parametrize(("kind", "automatic"), [("floor", False), ("naive", True)])

@@ -38,6 +38,9 @@ class Figures:
     sim_gc_s: list[float] = field(default_factory=list)
     gc_s: list[float] = field(default_factory=list)
     busy_cores: list[float] = field(default_factory=list)
+    #: The stations' own calls (heartbeats, meter values) sent during each round, and their answer times, pooled.
+    fleet_calls: list[int] = field(default_factory=list)
+    fleet_waits_s: list[float] = field(default_factory=list)
     commands: int = 0
     accepted: int = 0
 
@@ -84,6 +87,9 @@ class Report:
         row("simulators' CPU s per 1000", [f"{median(f.sim_cpu_per_1000_s):.3f}" for f in fig])
         row("simulators' GC s, most in a round", [f"{max(f.sim_gc_s):.3f}" for f in fig])
         row("cores busy in the round", [f"{median(f.busy_cores):.2f}" for f in fig])
+        row("fleet's own calls in a round", [f"{median(f.fleet_calls):.0f}" for f in fig])
+        row("their answers p99 (ms)", [_ms(percentile(f.fleet_waits_s, 99)) if f.fleet_waits_s else "-" for f in fig])
+        row("their answers max (ms)", [_ms(max(f.fleet_waits_s)) if f.fleet_waits_s else "-" for f in fig])
         row("commands sent / accepted", [f"{f.commands}/{f.accepted}" for f in fig])
         naive, floor = self.ratio("naive", "gateway"), self.ratio("gateway", "floor")
         if naive is not None:
@@ -91,6 +97,10 @@ class Report:
         if floor is not None:
             lines.append(f"ratio gateway / floor fan-out: {floor:.2f}x (target <= 1.5x)")
         return "\n".join(lines)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
 
 
 def _measure(
@@ -152,6 +162,7 @@ def _measure(
             done = server.request(f"round {number}", timeout)
             firsts = [sim.request(f"first {done['t0']}", 30)["first"] for sim in sims]
             spent = [sim.request(f"cpu {done['t0']} {done['done']}", 30) for sim in sims]
+            waits = [w for sim in sims for w in sim.request(f"calls {done['t0']} {done['done']}", 30)["waits"]]
             sim_cpu = sum(s["cpu_s"] for s in spent)
             measured = number > warmup
             print(
@@ -168,6 +179,8 @@ def _measure(
             figures.sim_gc_s.append(sum(s["gc_s"] for s in spent))
             figures.gc_s.append(done["gc_s"])
             figures.busy_cores.append((done["cpu_s"] + sim_cpu) / (done["done"] - done["t0"]))
+            figures.fleet_calls.append(len(waits))
+            figures.fleet_waits_s.extend(waits)
             figures.commands += done["commands"]
             figures.accepted += done["accepted"]
     finally:

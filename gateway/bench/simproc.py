@@ -6,7 +6,10 @@ so the parent can tell when the first frame of a fan-out was on the wire.
 Commands: `first T0` answers the earliest SetDERControl arrival at or after T0 and how many arrived since;
 `cpu T0 T1` answers the CPU seconds this process spent between T0 and T1 (from samples taken every few ms), so the
 bench can say how much of the machine the load generator took during a round, and how much of it went to garbage
-collections; `collect` runs a full collection and moves what survives out of the collector's way (between rounds).
+collections; `calls T0 T1` answers how long the CSMS took to answer each call the stations sent between T0 and T1
+(their heartbeats and meter values: the fleet's own traffic during a fan-out), a call still unanswered counting
+the time it has waited so far; `collect` runs a full collection and moves what survives out of the collector's way
+(between rounds).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import asyncio
 import bisect
 import gc
+import itertools
 import time
 
 from gateway.bench.collector import GcTimes, collect_between_rounds
@@ -22,6 +26,7 @@ from gateway.bench.procs import commands, say
 from gateway.bench.stats import cpu_seconds
 from gateway.model import OcppVersion
 from protocols.ocpp.simulator import Fleet, SimStation
+from protocols.ocpp.simulator.station import Payload
 
 
 class _Stamps:
@@ -66,10 +71,45 @@ class _CpuSamples:
         return self.at(t1) - self.at(t0)
 
 
+class CallTimes:
+    """When each call of this process's stations was sent (time.monotonic), and how long its answer took."""
+
+    def __init__(self, keep: int = 100_000) -> None:
+        self.keep = keep
+        self._tokens = itertools.count()
+        self._waiting: dict[int, float] = {}
+        self._answered: list[tuple[float, float]] = []
+
+    def sent(self, at: float) -> int:
+        token = next(self._tokens)
+        self._waiting[token] = at
+        return token
+
+    def answered(self, token: int, at: float) -> None:
+        sent = self._waiting.pop(token)
+        self._answered.append((sent, at - sent))
+        if len(self._answered) > 2 * self.keep:
+            del self._answered[: self.keep]
+
+    def waits(self, t0: float, t1: float, now: float) -> list[float]:
+        """Answer times of the calls sent between `t0` and `t1`; for one still unanswered, how long it has waited."""
+        waits = [wait for sent, wait in self._answered if t0 <= sent <= t1]
+        return waits + [now - sent for sent in self._waiting.values() if t0 <= sent <= t1]
+
+
 class BenchStation(SimStation):
-    """A SimStation that stamps the arrival of every SetDERControl and forgets what it received (memory)."""
+    """A SimStation that stamps the arrival of every SetDERControl, times its own calls and forgets what it received
+    (memory)."""
 
     stamps: _Stamps
+    calls: CallTimes
+
+    async def call(self, action: str, payload: Payload) -> Payload:
+        token = self.calls.sent(time.monotonic())
+        try:
+            return await super().call(action, payload)
+        finally:
+            self.calls.answered(token, time.monotonic())
 
     def _on_message(self, text: str | bytes) -> None:
         arrived = time.monotonic()
@@ -83,6 +123,8 @@ class BenchStation(SimStation):
 async def _main(args: argparse.Namespace) -> None:
     stamps = _Stamps()
     BenchStation.stamps = stamps
+    calls = CallTimes()
+    BenchStation.calls = calls
     fleet = Fleet(args.url, 0, concurrency=args.concurrency)
     fleet.stations = [
         BenchStation(
@@ -113,6 +155,9 @@ async def _main(args: argparse.Namespace) -> None:
             elif verb == "cpu":
                 t0, t1 = float(rest[0]), float(rest[1])
                 say(cpu_s=samples.between(t0, t1), gc_s=collections.between(t0, t1))
+            elif verb == "calls":
+                waits = calls.waits(float(rest[0]), float(rest[1]), time.monotonic())
+                say(waits=[round(w, 6) for w in waits])
             elif verb == "collect":
                 say(collected=collect_between_rounds(), automatic=gc.isenabled())
             else:
