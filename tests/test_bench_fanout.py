@@ -7,6 +7,7 @@ import os
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,45 +84,43 @@ def test_stats() -> None:
     assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
 
 
-def test_the_load_generator_collects_between_rounds_only() -> None:
-    """A simulator process collects its garbage when told (between rounds) and counts the collection's time in the
-    window it falls in; its automatic collector stays off."""
-    floor = Child("floor", "gateway.bench.servers", ["floor", "--start", "2030-01-01T00:00:00+00:00"])
+@contextlib.contextmanager
+def _two_stations(kind: str = "floor") -> Iterator[tuple[Child, Child, float]]:
+    """A CSMS process of the bench and a simulator process of two stations, booted: both, and when the simulator
+    started its stations."""
+    csms = Child(kind, "gateway.bench.servers", [kind, "--start", "2030-01-01T00:00:00+00:00"])
     try:
-        url = f"ws://127.0.0.1:{floor.read(60)['port']}/ocpp"
+        url = f"ws://127.0.0.1:{csms.read(60)['port']}/ocpp"
         sim = Child("sim", "gateway.bench.simproc", ["--url", url, "--count", "2", "--prefix", "G"])
         try:
             t0 = sim.read(60)["starting"]
             started = sim.read(60)
             assert (started["booted"], started["failures"]) == (2, 0)
-            assert sim.request("collect", 60)["automatic"] is False
-            # the collections after boot and when told fall in the first window, none in the one before it
-            assert sim.request(f"cpu {t0} {time.monotonic()}", 30)["gc_s"] > 0
-            assert sim.request(f"cpu {t0 - 60} {t0}", 30)["gc_s"] == 0
+            yield csms, sim, t0
         finally:
             sim.close()
     finally:
-        floor.close()
+        csms.close()
+
+
+def test_the_load_generator_collects_between_rounds_only() -> None:
+    """A simulator process collects its garbage when told (between rounds) and counts the collection's time in the
+    window it falls in; its automatic collector stays off."""
+    with _two_stations() as (_, sim, t0):
+        assert sim.request("collect", 60)["automatic"] is False
+        # the collections after boot and when told fall in the first window, none in the one before it
+        assert sim.request(f"cpu {t0} {time.monotonic()}", 30)["gc_s"] > 0
+        assert sim.request(f"cpu {t0 - 60} {t0}", 30)["gc_s"] == 0
 
 
 def test_the_load_generator_times_the_stations_own_calls() -> None:
     """`calls T0 T1` answers how long the CSMS took to answer each call the stations sent in the window (here their
     boot and status notifications), none for a window before they started."""
-    floor = Child("floor", "gateway.bench.servers", ["floor", "--start", "2030-01-01T00:00:00+00:00"])
-    try:
-        url = f"ws://127.0.0.1:{floor.read(60)['port']}/ocpp"
-        sim = Child("sim", "gateway.bench.simproc", ["--url", url, "--count", "2", "--prefix", "G"])
-        try:
-            t0 = sim.read(60)["starting"]
-            assert sim.read(60)["booted"] == 2
-            waits = sim.request(f"calls {t0} {time.monotonic()}", 30)["waits"]
-            assert len(waits) >= 2  # a BootNotification each, at least
-            assert all(0 < w < 60 for w in waits)
-            assert sim.request(f"calls {t0 - 60} {t0 - 1e-6}", 30)["waits"] == []
-        finally:
-            sim.close()
-    finally:
-        floor.close()
+    with _two_stations() as (_, sim, t0):
+        waits = sim.request(f"calls {t0} {time.monotonic()}", 30)["waits"]
+        assert len(waits) >= 2  # a BootNotification each, at least
+        assert all(0 < w < 60 for w in waits)
+        assert sim.request(f"calls {t0 - 60} {t0 - 1e-6}", 30)["waits"] == []
 
 
 def test_call_times_count_a_call_still_unanswered_as_waiting_so_far() -> None:
@@ -140,20 +139,11 @@ def test_the_floor_collects_between_rounds_and_the_naive_csms_as_python_does(kin
     """The floor stands for the wire's limit: its collector, like the load generator's, is off in a round (after a
     full collection before it); the naive CSMS keeps Python's automatic collector. Each says how long its
     collections took in the round."""
-    csms = Child(kind, "gateway.bench.servers", [kind, "--start", "2030-01-01T00:00:00+00:00"])
-    try:
-        url = f"ws://127.0.0.1:{csms.read(60)['port']}/ocpp"
-        sim = Child("sim", "gateway.bench.simproc", ["--url", url, "--count", "2", "--prefix", "G"])
-        try:
-            sim.read(60)
-            assert csms.request("ready 2 30", 60)["ready"] == 2
-            done = csms.request("round 1", 60)
-            assert (done["commands"], done["accepted"], done["automatic"]) == (2, 2, automatic)
-            assert done["gc_s"] >= 0
-        finally:
-            sim.close()
-    finally:
-        csms.close()
+    with _two_stations(kind) as (csms, _, _):
+        assert csms.request("ready 2 30", 60)["ready"] == 2
+        done = csms.request("round 1", 60)
+        assert (done["commands"], done["accepted"], done["automatic"]) == (2, 2, automatic)
+        assert done["gc_s"] >= 0
 
 
 def test_the_gateway_starts_with_the_history_asked_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
