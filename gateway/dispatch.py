@@ -662,7 +662,7 @@ class Dispatcher:
         """Record and send one command on its own (clears, restores): command.sent is on disk before the frame
         leaves, written with the other stations' clears of this turn of the event loop in one transaction."""
         message_id = self._link.new_message_id()
-        await self._audit.durable(_sent_entry(directive_id, station_id, command, message_id, self._clock.now()))
+        await self._audit.durable(sent_entry(directive_id, station_id, command, message_id, self._clock.now()))
         return await self._exchange(directive_id, station_id, command, message_id, detail)
 
     async def _exchange(
@@ -680,7 +680,7 @@ class Dispatcher:
         self._later(
             entry=AuditEntry(
                 "station.answer",
-                _answer_data(reply, answer),
+                answer_data(reply, answer),
                 answered,
                 directive_id=directive_id,
                 station_id=station_id,
@@ -1056,13 +1056,14 @@ class Dispatcher:
 
 def _sent_entries(directive_id: str, plans: Sequence[_Plan], at: datetime) -> list[AuditEntry]:
     return [
-        _sent_entry(directive_id, p.station_id, command, message_id, at)
+        sent_entry(directive_id, p.station_id, command, message_id, at)
         for p in plans
         for command, message_id in zip(p.result.commands, p.message_ids, strict=True)
     ]
 
 
-def _sent_entry(directive_id: str, station_id: str, command: OcppCommand, message_id: str, at: datetime) -> AuditEntry:
+def sent_entry(directive_id: str, station_id: str, command: OcppCommand, message_id: str, at: datetime) -> AuditEntry:
+    """The command.sent entry of a command to a station (also what `dergw bench fanout --history` writes)."""
     return AuditEntry(
         "command.sent",
         {
@@ -1084,9 +1085,10 @@ def _control_names(controls: tuple[str, ...]) -> list[str]:
     return list(controls)
 
 
-def _answer_data(reply: Reply, answer: str | None) -> dict[str, object]:
-    """The station.answer entry's data. The common answers (a flat payload of strings: {"status": "Accepted"}) are
-    shared, one object per distinct answer, so a write of thousands of them encodes each distinct one once."""
+def answer_data(reply: Reply, answer: str | None) -> dict[str, object]:
+    """The station.answer entry's data (also what `dergw bench fanout --history` writes). The common answers (a flat
+    payload of strings: {"status": "Accepted"}) are shared, one object per distinct answer, so a write of thousands
+    of them encodes each distinct one once."""
     status = answer or reply.kind.value
     if reply.kind is not ReplyKind.RESULT:
         return {

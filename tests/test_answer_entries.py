@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 from gateway.audit.canonical import canonical_bytes
-from gateway.dispatch import _answer_data, _control_names
+from gateway.dispatch import _control_names, answer_data
 from gateway.interfaces import Reply, ReplyKind
 
 
 def test_equal_flat_answers_share_one_object_with_the_same_content() -> None:
-    a = _answer_data(Reply(ReplyKind.RESULT, "m1", payload={"status": "Accepted"}), "Accepted")
-    b = _answer_data(Reply(ReplyKind.RESULT, "m2", payload={"status": "Accepted"}), "Accepted")
+    a = answer_data(Reply(ReplyKind.RESULT, "m1", payload={"status": "Accepted"}), "Accepted")
+    b = answer_data(Reply(ReplyKind.RESULT, "m2", payload={"status": "Accepted"}), "Accepted")
     assert a is b
     assert a == {"kind": ReplyKind.RESULT.value, "status": "Accepted", "payload": {"status": "Accepted"}}
-    rejected = _answer_data(Reply(ReplyKind.RESULT, "m3", payload={"status": "Rejected"}), "Rejected")
+    rejected = answer_data(Reply(ReplyKind.RESULT, "m3", payload={"status": "Rejected"}), "Rejected")
     assert rejected is not a
     assert rejected["payload"] == {"status": "Rejected"}
 
 
 def test_answers_with_structure_and_errors_are_kept_whole() -> None:
     payload = {"status": "Rejected", "statusInfo": {"reasonCode": "InvalidValue", "additionalInfo": "x"}}
-    data = _answer_data(Reply(ReplyKind.RESULT, "m1", payload=payload), "Rejected")
+    data = answer_data(Reply(ReplyKind.RESULT, "m1", payload=payload), "Rejected")
     assert data["payload"] == payload
     assert data["payload"] is not payload  # a copy: the entry never changes with the reply
-    error = _answer_data(Reply(ReplyKind.ERROR, "m2", error_code="NotSupported", description="no DER"), "NotSupported")
+    error = answer_data(Reply(ReplyKind.ERROR, "m2", error_code="NotSupported", description="no DER"), "NotSupported")
     assert error == {
         "kind": ReplyKind.ERROR.value,
         "status": "NotSupported",

@@ -13,6 +13,8 @@ from pathlib import Path
 from gateway.audit import AuditEntry, AuditLog, Kind
 from gateway.audit.stationlist import directive_entries
 from gateway.bench import workload
+from gateway.dispatch import answer_data, sent_entry
+from gateway.interfaces import Reply, ReplyKind
 from gateway.model import DirectiveState
 from gateway.store import Store
 from protocols.ocpp.message_ids import new_message_id
@@ -41,25 +43,17 @@ def _one(
     command = workload.der_control(directive, number, at)
     ids = {sid: new_message_id() for sid in station_ids}
     audit.append_many(directive_entries(directive.model_dump(mode="json"), number, station_ids, at, signal_id=None))
-    sent = [
+    sent = [sent_entry(directive_id, sid, command, ids[sid], at) for sid in station_ids]
+    order = rng.sample(station_ids, len(station_ids))
+    answers = [
         AuditEntry(
-            Kind.COMMAND_SENT,
-            {
-                "action": command.action,
-                "frame": [2, ids[sid], command.action, command.payload],
-                "controls": ["freq_droop"],
-            },
+            Kind.STATION_ANSWER,
+            answer_data(Reply(ReplyKind.RESULT, ids[sid], payload={"status": "Accepted"}), "Accepted"),
             at,
             directive_id=directive_id,
             station_id=sid,
             message_id=ids[sid],
         )
-        for sid in station_ids
-    ]
-    order = rng.sample(station_ids, len(station_ids))
-    answer = {"kind": "result", "status": "Accepted", "payload": {"status": "Accepted"}}
-    answers = [
-        AuditEntry(Kind.STATION_ANSWER, answer, at, directive_id=directive_id, station_id=sid, message_id=ids[sid])
         for sid in order
     ]
     for entries in (sent, answers):
